@@ -1,0 +1,118 @@
+"""The storage contract every backend fulfils.
+
+A backend only says *how* activity is stored and counted. *When* to write (the cooldown,
+who counts, failure isolation) lives in ``strawberry_activity.tracking``; *what* the numbers
+mean (windows, percentages) lives in ``strawberry_activity.metrics``. The backend is picked
+by ``STRAWBERRY_ACTIVITY["BACKEND"]``, a dotted path to a subclass of ``BaseBackend``.
+"""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Mapping, Sequence
+from datetime import date, datetime
+from typing import Any
+
+from asgiref.sync import sync_to_async
+from django.contrib.auth import get_user_model
+from django.db.models import Model, QuerySet
+
+__all__ = ["BaseBackend", "SourceSpec"]
+
+SourceSpec = Mapping[str, str]
+"""One entry of ``ACTIVITY_SOURCES``: ``{"model", "user_field", "timestamp_field"}``."""
+
+
+class BaseBackend(abc.ABC):
+    """Stores, per user and kind, the last activity time and the calendar days of activity.
+
+    ``user_field`` names a ``DateTimeField`` on the user model that holds the default kind's
+    last activity instead of the backend's own storage (``USER_FIELD``); backends that
+    cannot honour it say so in ``supports_user_field``.
+    """
+
+    supports_user_field = False
+
+    def __init__(self, *, user_field: str | None = None) -> None:
+        self.user_field = user_field
+
+    @property
+    def user_model(self) -> type[Model]:
+        return get_user_model()
+
+    def users(self, using: str | None = None) -> QuerySet[Any]:
+        """Every user that counts towards ``total_users``: the default manager's."""
+        qs = self.user_model._default_manager.all()
+        return qs.using(using) if using else qs
+
+    # -- writing -----------------------------------------------------------------------
+
+    def transaction_alias(self, kind: str) -> str | None:
+        """The database alias whose transaction a write of ``kind`` joins, or None when
+        writes are not transactional. The cooldown remembers a write once it commits."""
+        return None
+
+    @abc.abstractmethod
+    def write(
+        self, user_pk: Any, kind: str, ts: datetime, *, older_than: datetime, day: date | None
+    ) -> bool:
+        """Store ``ts`` as the last activity unless the stored one is ``>= older_than``.
+
+        This is the database guard of the cooldown and what keeps timestamps monotonic:
+        ``older_than`` is ``ts - COOLDOWN`` normally and ``ts`` when forced. When ``day``
+        is given, also record ``(user, kind, day)`` in the ledger (a no-op if present).
+        Users that do not exist are ignored. Returns True when the timestamp was written.
+        """
+
+    async def awrite(
+        self, user_pk: Any, kind: str, ts: datetime, *, older_than: datetime, day: date | None
+    ) -> bool:
+        """``write`` for async code; the same thread hop Django's async ORM makes."""
+        return await sync_to_async(self.write)(user_pk, kind, ts, older_than=older_than, day=day)
+
+    @abc.abstractmethod
+    def last_activity(self, user_pk: Any, kind: str) -> datetime | None:
+        """The stored last activity of one user, or None."""
+
+    # -- reading -----------------------------------------------------------------------
+
+    @abc.abstractmethod
+    def active_users(self, since: datetime, kind: str, using: str | None) -> QuerySet[Any]:
+        """Users (default manager) whose last activity of ``kind`` is ``>= since``."""
+
+    @abc.abstractmethod
+    def counts(
+        self, windows: Mapping[str, datetime], kind: str, using: str | None
+    ) -> dict[str, int]:
+        """In one query: for each ``name -> since``, the users active since then, plus
+        ``total_users``."""
+
+    @abc.abstractmethod
+    def daily_counts(
+        self, window_days: int, start: date, end: date, kind: str, using: str | None
+    ) -> list[tuple[date, int]]:
+        """For each calendar day ``d`` in ``start..end``, in one query: the distinct users
+        with a ledger row of ``kind`` in ``d - window_days + 1 .. d``."""
+
+    # -- maintenance -------------------------------------------------------------------
+
+    @abc.abstractmethod
+    def prune(self, before: date, *, dry_run: bool = False) -> int:
+        """Delete ledger rows older than ``before``; return how many (would be) deleted."""
+
+    @abc.abstractmethod
+    def backfill(
+        self,
+        sources: Sequence[SourceSpec],
+        since: datetime,
+        kind: str,
+        *,
+        day_timezone: str,
+        batch_size: int,
+        dry_run: bool = False,
+        progress: Any = None,
+    ) -> dict[str, int]:
+        """Raise each user's last activity to their latest source row since ``since``
+        (never lowering it), and add one ledger row per user-day found. Set-based: the
+        number of statements depends on the batches, not on the users. Returns counts
+        ``{"users": ..., "updated": ..., "days": ...}``."""

@@ -1,0 +1,406 @@
+"""The default backend: the package's own tables through the Django ORM and plain SQL.
+
+Writes are single guarded upserts (``INSERT ... ON CONFLICT DO UPDATE ... WHERE``), which
+PostgreSQL and SQLite both speak, so a write is one statement whether or not the row exists,
+and two workers racing on one user can neither deadlock nor move a timestamp backwards.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from datetime import date, datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from django.apps import apps
+from django.db import connections, router, transaction
+from django.db.backends.base.base import BaseDatabaseWrapper
+from django.db.models import F, Max, Q, QuerySet
+from django.db.models.functions import TruncDate
+
+from strawberry_activity.backends.base import BaseBackend, SourceSpec
+from strawberry_activity.models import DEFAULT_KIND, ActivityDay, UserActivity
+
+__all__ = ["DatabaseBackend"]
+
+_EPOCH = date(1970, 1, 1)
+
+
+def _day_number(connection: BaseDatabaseWrapper, column: str) -> str:
+    """SQL for a DATE column as days since 1970-01-01 (integer arithmetic is portable)."""
+    if connection.vendor == "postgresql":
+        return f"({column} - DATE '1970-01-01')"
+    return f"CAST(julianday({column}) - 2440587.5 AS INTEGER)"
+
+
+def _sql(qs: QuerySet[Any], using: str) -> tuple[str, tuple[Any, ...]]:
+    sql, params = qs.query.get_compiler(using).as_sql()
+    return sql, tuple(params)
+
+
+class DatabaseBackend(BaseBackend):
+    """Stores activity in ``UserActivity`` / ``ActivityDay`` (or ``USER_FIELD``)."""
+
+    supports_user_field = True
+
+    # -- writing -----------------------------------------------------------------------
+
+    def _uses_user_field(self, kind: str) -> bool:
+        return self.user_field is not None and kind == DEFAULT_KIND
+
+    def transaction_alias(self, kind: str) -> str | None:
+        return router.db_for_write(self.user_model if self._uses_user_field(kind) else UserActivity)
+
+    def write(
+        self, user_pk: Any, kind: str, ts: datetime, *, older_than: datetime, day: date | None
+    ) -> bool:
+        using = router.db_for_write(
+            self.user_model if self._uses_user_field(kind) else UserActivity
+        )
+        connection = connections[using]
+        with self._isolated(using):
+            if self._uses_user_field(kind):
+                field = str(self.user_field)
+                written = bool(
+                    self.user_model._base_manager.using(using)
+                    .filter(pk=user_pk)
+                    .filter(Q(**{f"{field}__isnull": True}) | Q(**{f"{field}__lt": older_than}))
+                    .update(**{field: ts})
+                )
+            else:
+                written = self._upsert(connection, user_pk, kind, ts, older_than)
+            if day is not None:
+                self._insert_day(connections[router.db_for_write(ActivityDay)], user_pk, kind, day)
+        return written
+
+    @contextmanager
+    def _isolated(self, using: str) -> Iterator[None]:
+        # Inside the caller's transaction, a failing statement must not abort it (PostgreSQL
+        # refuses every later statement of an aborted transaction): run in a savepoint.
+        # In autocommit each statement is already its own transaction.
+        if connections[using].in_atomic_block:
+            with transaction.atomic(using=using):
+                yield
+        else:
+            yield
+
+    def _user_exists_sql(self, connection: BaseDatabaseWrapper) -> str:
+        meta = self.user_model._meta
+        qn = connection.ops.quote_name
+        assert meta.pk is not None
+        return f"EXISTS (SELECT 1 FROM {qn(meta.db_table)} WHERE {qn(str(meta.pk.column))} = %s)"
+
+    def _pk(self, connection: BaseDatabaseWrapper, user_pk: Any) -> Any:
+        return self.user_model._meta.pk.get_db_prep_value(user_pk, connection)
+
+    def _upsert(
+        self,
+        connection: BaseDatabaseWrapper,
+        user_pk: Any,
+        kind: str,
+        ts: datetime,
+        older_than: datetime,
+    ) -> bool:
+        qn = connection.ops.quote_name
+        table = qn(UserActivity._meta.db_table)
+        last = qn("last_activity_at")
+        # INSERT ... SELECT ... WHERE EXISTS: a deleted user is skipped here rather than
+        # failing a (deferred) foreign key at the caller's COMMIT.
+        sql = (
+            f"INSERT INTO {table} ({qn('user_id')}, {qn('kind')}, {last}) "
+            f"SELECT %s, %s, %s WHERE {self._user_exists_sql(connection)} "
+            f"ON CONFLICT ({qn('user_id')}, {qn('kind')}) "
+            f"DO UPDATE SET {last} = excluded.{last} WHERE {table}.{last} < %s"
+        )
+        pk = self._pk(connection, user_pk)
+        adapt = connection.ops.adapt_datetimefield_value
+        with connection.cursor() as cursor:
+            cursor.execute(sql, (pk, kind, adapt(ts), pk, adapt(older_than)))
+            return bool(cursor.rowcount)
+
+    def _insert_day(
+        self, connection: BaseDatabaseWrapper, user_pk: Any, kind: str, day: date
+    ) -> None:
+        qn = connection.ops.quote_name
+        sql = (
+            f"INSERT INTO {qn(ActivityDay._meta.db_table)} "
+            f"({qn('user_id')}, {qn('kind')}, {qn('day')}) "
+            f"SELECT %s, %s, %s WHERE {self._user_exists_sql(connection)} "
+            f"ON CONFLICT ({qn('user_id')}, {qn('kind')}, {qn('day')}) DO NOTHING"
+        )
+        pk = self._pk(connection, user_pk)
+        with connection.cursor() as cursor:
+            cursor.execute(sql, (pk, kind, connection.ops.adapt_datefield_value(day), pk))
+
+    def last_activity(self, user_pk: Any, kind: str) -> datetime | None:
+        if self._uses_user_field(kind):
+            assert self.user_field is not None
+            value: datetime | None = (
+                self.user_model._base_manager.filter(pk=user_pk)
+                .values_list(self.user_field, flat=True)
+                .first()
+            )
+            return value
+        return (
+            UserActivity.objects.filter(user_id=user_pk, kind=kind)
+            .values_list("last_activity_at", flat=True)
+            .first()
+        )
+
+    # -- reading -----------------------------------------------------------------------
+
+    def _restrict_to_users(self, qs: QuerySet[Any], using: str | None) -> QuerySet[Any]:
+        # Rows are deleted with their user, so only a default manager that filters
+        # (soft-deleted users, say) needs the semi-join.
+        users = self.users(using)
+        if users.query.has_filters():
+            return qs.filter(user__in=users.values("pk"))
+        return qs
+
+    def _recent(self, since: datetime, kind: str, using: str | None) -> QuerySet[Any]:
+        """The rows (activity or user) active since ``since``, as a queryset."""
+        if self._uses_user_field(kind):
+            return self.users(using).filter(**{f"{self.user_field}__gte": since})
+        qs = UserActivity.objects.filter(kind=kind, last_activity_at__gte=since)
+        if using:
+            qs = qs.using(using)
+        return self._restrict_to_users(qs, using)
+
+    def active_users(self, since: datetime, kind: str, using: str | None) -> QuerySet[Any]:
+        if self._uses_user_field(kind):
+            return self._recent(since, kind, using)
+        return self.users(using).filter(pk__in=self._recent(since, kind, using).values("user_id"))
+
+    def counts(
+        self, windows: Mapping[str, datetime], kind: str, using: str | None
+    ) -> dict[str, int]:
+        alias = using or router.db_for_read(UserActivity)
+        connection = connections[alias]
+        column = self.user_field if self._uses_user_field(kind) else "last_activity_at"
+        assert column is not None
+        recent_sql, recent_params = _sql(
+            self._recent(min(windows.values()), kind, alias).values(column), alias
+        )
+        users_sql, users_params = _sql(self.users(alias).values("pk"), alias)
+        adapt = connection.ops.adapt_datetimefield_value
+        t = f"recent.{connection.ops.quote_name(column)}"
+        if connection.features.supports_aggregate_filter_clause:
+            count = f"COUNT(*) FILTER (WHERE {t} >= %s)"
+        else:
+            count = f"COUNT(CASE WHEN {t} >= %s THEN 1 END)"
+        # One statement: the windows by conditional aggregation over one index range scan,
+        # total_users as a scalar subquery.
+        sql = (
+            f"SELECT (SELECT COUNT(*) FROM ({users_sql}) users), "
+            + ", ".join(count for _ in windows)
+            + f" FROM ({recent_sql}) recent"
+        )
+        params = (*users_params, *(adapt(since) for since in windows.values()), *recent_params)
+        with connection.cursor() as cursor:
+            cursor.execute(sql, params)
+            row = cursor.fetchone()
+        total, *values = row
+        return {"total_users": int(total), **dict(zip(windows, map(int, values), strict=True))}
+
+    def daily_counts(
+        self, window_days: int, start: date, end: date, kind: str, using: str | None
+    ) -> list[tuple[date, int]]:
+        alias = using or router.db_for_read(ActivityDay)
+        connection = connections[alias]
+        first = start - timedelta(days=window_days - 1)
+        rows = ActivityDay.objects.using(alias).filter(kind=kind, day__gte=first, day__lte=end)
+        rows_sql, rows_params = _sql(
+            self._restrict_to_users(rows, alias).values("user_id", "day"), alias
+        )
+        d = _day_number(connection, "r.day")
+        if window_days == 1:
+            # A ledger row is already one user-day: DAU is a plain count per day.
+            sql = f"SELECT {d}, COUNT(*) FROM ({rows_sql}) r GROUP BY {d}"
+            params: tuple[Any, ...] = rows_params
+        else:
+            # Each row covers days [day, day + w - 1]. A user's coverage is the union of
+            # their rows' intervals; with rows in day order, row i adds the days from
+            # max(day_i, day_{i-1} + w) to day_i + w - 1. Counting +1 / -1 at those edges
+            # and summing gives exact distinct users per sliding window, in one pass.
+            w = int(window_days)
+            sql = (
+                "WITH marked AS ("
+                f" SELECT {d} AS n, LAG({d}) OVER (PARTITION BY r.user_id ORDER BY r.day) AS p"
+                f" FROM ({rows_sql}) r"
+                "), edges AS ("
+                f" SELECT CASE WHEN p IS NULL OR p + {w} <= n THEN n ELSE p + {w} END AS edge,"
+                " 1 AS delta FROM marked"
+                f" UNION ALL SELECT n + {w} AS edge, -1 AS delta FROM marked"
+                ") SELECT edge, SUM(delta) FROM edges GROUP BY edge"
+            )
+            params = rows_params
+        with connection.cursor() as cursor:
+            cursor.execute(sql, params)
+            deltas = dict(cursor.fetchall())
+        return _sweep(deltas, start, end, cumulative=window_days != 1)
+
+    # -- maintenance -------------------------------------------------------------------
+
+    def prune(self, before: date, *, dry_run: bool = False) -> int:
+        old = ActivityDay.objects.filter(day__lt=before)
+        if dry_run:
+            return old.count()
+        deleted, _ = old.delete()
+        return deleted
+
+    def backfill(
+        self,
+        sources: Sequence[SourceSpec],
+        since: datetime,
+        kind: str,
+        *,
+        day_timezone: str,
+        batch_size: int,
+        dry_run: bool = False,
+        progress: Any = None,
+    ) -> dict[str, int]:
+        totals = {"users": 0, "updated": 0, "days": 0}
+        if not sources:
+            return totals
+        using = router.db_for_write(UserActivity)
+        connection = connections[using]
+        users = self.user_model._base_manager.using(using).order_by("pk")
+        lower: Any = None
+        while True:
+            # Keyset batches over user primary keys (any orderable key type): the number
+            # of statements grows with users / batch_size, never with users.
+            batch = users if lower is None else users.filter(pk__gt=lower)
+            upper = batch.values_list("pk", flat=True)[batch_size - 1 : batch_size].first()
+            bounds = {"gt": lower, "lte": upper}
+            with transaction.atomic(using=using):
+                counts = self._backfill_batch(
+                    connection, sources, since, kind, day_timezone, bounds, dry_run
+                )
+            for name, value in counts.items():
+                totals[name] += value
+            if progress is not None:
+                progress(upper, totals)
+            if upper is None:
+                return totals
+            lower = upper
+
+    def _source_rows(
+        self, source: SourceSpec, since: datetime, bounds: Mapping[str, Any], using: str
+    ) -> QuerySet[Any]:
+        model = apps.get_model(source["model"])
+        user_field, ts_field = source["user_field"], source["timestamp_field"]
+        rows = model._default_manager.using(using).filter(
+            **{f"{ts_field}__gte": since, f"{user_field}__isnull": False}
+        )
+        for lookup, value in bounds.items():
+            if value is not None:
+                rows = rows.filter(**{f"{user_field}__{lookup}": value})
+        ordered: QuerySet[Any] = rows.order_by()
+        return ordered
+
+    def _backfill_batch(
+        self,
+        connection: BaseDatabaseWrapper,
+        sources: Sequence[SourceSpec],
+        since: datetime,
+        kind: str,
+        day_timezone: str,
+        bounds: Mapping[str, Any],
+        dry_run: bool,
+    ) -> dict[str, int]:
+        using = connection.alias
+        qn = connection.ops.quote_name
+        latest_parts, day_parts = [], []
+        for source in sources:
+            rows = self._source_rows(source, since, bounds, using)
+            user_field, ts_field = source["user_field"], source["timestamp_field"]
+            latest_parts.append(
+                _sql(rows.values(uid=F(user_field)).annotate(ts=Max(ts_field)), using)
+            )
+            day_parts.append(
+                _sql(
+                    rows.annotate(
+                        uid=F(user_field), d=TruncDate(ts_field, tzinfo=ZoneInfo(day_timezone))
+                    )
+                    .values("uid", "d")
+                    .distinct(),
+                    using,
+                )
+            )
+        latest_sql = " UNION ALL ".join(f"SELECT * FROM ({sql}) p" for sql, _ in latest_parts)
+        latest_params = tuple(p for _, params in latest_parts for p in params)
+        # One row per user: the newest source activity in the window.
+        latest = f"SELECT s.uid, MAX(s.ts) AS ts FROM ({latest_sql}) s GROUP BY s.uid"
+        days_sql = " UNION ".join(f"SELECT * FROM ({sql}) p" for sql, _ in day_parts)
+        days_params = tuple(p for _, params in day_parts for p in params)
+
+        table = qn(UserActivity._meta.db_table)
+        ledger = qn(ActivityDay._meta.db_table)
+        last = qn("last_activity_at")
+        user_col, kind_col, day_col = qn("user_id"), qn("kind"), qn("day")
+        if self._uses_user_field(kind):
+            assert self.user_field is not None
+            meta = self.user_model._meta
+            target = qn(meta.db_table)
+            field = qn(str(getattr(meta.get_field(self.user_field), "column", self.user_field)))
+            assert meta.pk is not None
+            pk = qn(str(meta.pk.column))
+            stale = f"{target}.{field} IS NULL OR {target}.{field} < latest.ts"
+            count_sql = (
+                f"SELECT COUNT(*), COUNT(CASE WHEN {stale} THEN 1 END) FROM ({latest}) latest "
+                f"JOIN {target} ON {target}.{pk} = latest.uid"
+            )
+            write_sql = (
+                f"UPDATE {target} SET {field} = latest.ts FROM ({latest}) latest "
+                f"WHERE {target}.{pk} = latest.uid AND ({stale})"
+            )
+        else:
+            stale = f"a.{last} IS NULL OR a.{last} < latest.ts"
+            count_sql = (
+                f"SELECT COUNT(*), COUNT(CASE WHEN {stale} THEN 1 END) FROM ({latest}) latest "
+                f"LEFT JOIN {table} a ON a.{user_col} = latest.uid AND a.{kind_col} = %s"
+            )
+            latest_params = (*latest_params, kind)
+            write_sql = (
+                f"INSERT INTO {table} ({user_col}, {kind_col}, {last}) "
+                f"SELECT latest.uid, %s, latest.ts FROM ({latest}) latest WHERE true "
+                f"ON CONFLICT ({user_col}, {kind_col}) DO UPDATE SET {last} = excluded.{last} "
+                f"WHERE {table}.{last} < excluded.{last}"
+            )
+        new_days = (
+            f"SELECT n.uid, n.d FROM ({days_sql}) n WHERE NOT EXISTS (SELECT 1 FROM {ledger} l "
+            f"WHERE l.{user_col} = n.uid AND l.{kind_col} = %s AND l.{day_col} = n.d)"
+        )
+        with connection.cursor() as cursor:
+            cursor.execute(count_sql, latest_params)
+            users, stale_users = cursor.fetchone()
+            if dry_run:
+                cursor.execute(f"SELECT COUNT(*) FROM ({new_days}) x", (*days_params, kind))
+                return {"users": users, "updated": stale_users, "days": cursor.fetchone()[0]}
+            if self._uses_user_field(kind):
+                cursor.execute(write_sql, latest_params)
+            else:
+                cursor.execute(write_sql, (kind, *latest_params[:-1]))
+            updated = cursor.rowcount
+            cursor.execute(
+                f"INSERT INTO {ledger} ({user_col}, {kind_col}, {day_col}) "
+                f"SELECT x.uid, %s, x.d FROM ({new_days}) x WHERE true "
+                f"ON CONFLICT ({user_col}, {kind_col}, {day_col}) DO NOTHING",
+                (kind, *days_params, kind),
+            )
+            return {"users": users, "updated": updated, "days": cursor.rowcount}
+
+
+def _sweep(
+    deltas: Mapping[int, Any], start: date, end: date, *, cumulative: bool
+) -> list[tuple[date, int]]:
+    """Turn per-day counts (or +/- edges, when ``cumulative``) into one point per day."""
+    first, last = (start - _EPOCH).days, (end - _EPOCH).days
+    running = sum(int(v) for n, v in deltas.items() if n < first) if cumulative else 0
+    points = []
+    for n in range(first, last + 1):
+        value = int(deltas.get(n, 0))
+        running = running + value if cumulative else value
+        points.append((_EPOCH + timedelta(days=n), running))
+    return points

@@ -1,0 +1,130 @@
+"""In-process storage: for tests and for projects that want no table.
+
+Nothing survives a restart, and each process has its own data. Reads of users
+(``total_users``, ``active_users``) still go to the user table.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Mapping, Sequence
+from datetime import date, datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from django.apps import apps
+from django.db.models import QuerySet
+
+from strawberry_activity.backends.base import BaseBackend, SourceSpec
+
+__all__ = ["MemoryBackend"]
+
+
+class MemoryBackend(BaseBackend):
+    """Keeps ``{(user_pk, kind): last}`` and ``{(user_pk, kind, day)}`` in memory.
+
+    >>> STRAWBERRY_ACTIVITY = {"BACKEND": "strawberry_activity.backends.memory.MemoryBackend"}
+    """
+
+    def __init__(self, *, user_field: str | None = None) -> None:
+        super().__init__(user_field=user_field)
+        self._lock = threading.Lock()
+        self.last: dict[tuple[Any, str], datetime] = {}
+        self.days: set[tuple[Any, str, date]] = set()
+        self.writes = 0
+
+    def clear(self) -> None:
+        with self._lock:
+            self.last.clear()
+            self.days.clear()
+            self.writes = 0
+
+    def write(
+        self, user_pk: Any, kind: str, ts: datetime, *, older_than: datetime, day: date | None
+    ) -> bool:
+        with self._lock:
+            stored = self.last.get((user_pk, kind))
+            written = stored is None or stored < older_than
+            if written:
+                self.last[(user_pk, kind)] = ts
+                self.writes += 1
+            if day is not None:
+                self.days.add((user_pk, kind, day))
+            return written
+
+    def last_activity(self, user_pk: Any, kind: str) -> datetime | None:
+        return self.last.get((user_pk, kind))
+
+    def _pks(self, since: datetime, kind: str) -> list[Any]:
+        with self._lock:
+            return [pk for (pk, k), ts in self.last.items() if k == kind and ts >= since]
+
+    def active_users(self, since: datetime, kind: str, using: str | None) -> QuerySet[Any]:
+        return self.users(using).filter(pk__in=self._pks(since, kind))
+
+    def counts(
+        self, windows: Mapping[str, datetime], kind: str, using: str | None
+    ) -> dict[str, int]:
+        existing = set(self.users(using).values_list("pk", flat=True))
+        result = {"total_users": len(existing)}
+        for name, since in windows.items():
+            result[name] = len(existing.intersection(self._pks(since, kind)))
+        return result
+
+    def daily_counts(
+        self, window_days: int, start: date, end: date, kind: str, using: str | None
+    ) -> list[tuple[date, int]]:
+        with self._lock:
+            rows = [(pk, day) for pk, k, day in self.days if k == kind]
+        points = []
+        day = start
+        while day <= end:
+            first = day - timedelta(days=window_days - 1)
+            points.append((day, len({pk for pk, d in rows if first <= d <= day})))
+            day += timedelta(days=1)
+        return points
+
+    def prune(self, before: date, *, dry_run: bool = False) -> int:
+        with self._lock:
+            old = {row for row in self.days if row[2] < before}
+            if not dry_run:
+                self.days -= old
+        return len(old)
+
+    def backfill(
+        self,
+        sources: Sequence[SourceSpec],
+        since: datetime,
+        kind: str,
+        *,
+        day_timezone: str,
+        batch_size: int,
+        dry_run: bool = False,
+        progress: Any = None,
+    ) -> dict[str, int]:
+        zone = ZoneInfo(day_timezone)
+        latest: dict[Any, datetime] = {}
+        days: set[tuple[Any, str, date]] = set()
+        for source in sources:
+            model = apps.get_model(source["model"])
+            user_attr = model._meta.get_field(source["user_field"]).attname
+            rows = model._default_manager.filter(
+                **{f"{source['timestamp_field']}__gte": since}
+            ).values_list(user_attr, source["timestamp_field"])
+            for pk, ts in rows.iterator():
+                if pk is None:
+                    continue
+                latest[pk] = max(latest.get(pk, ts), ts)
+                days.add((pk, kind, ts.astimezone(zone).date()))
+        with self._lock:
+            updated = [
+                pk
+                for pk, ts in latest.items()
+                if (stored := self.last.get((pk, kind))) is None or stored < ts
+            ]
+            new_days = days - self.days
+            if not dry_run:
+                for pk in updated:
+                    self.last[(pk, kind)] = latest[pk]
+                self.days |= new_days
+        return {"users": len(latest), "updated": len(updated), "days": len(new_days)}

@@ -1,0 +1,117 @@
+"""The one settings object: ``activity_settings``.
+
+Everything is read from a single dict in the project's settings::
+
+    STRAWBERRY_ACTIVITY = {
+        "COOLDOWN": 300,
+        "CACHE_ALIAS": "default",
+    }
+
+Values are resolved lazily on first access and cached as plain attributes, so reading a
+setting on the hot path costs one attribute lookup. ``override_settings`` in tests reloads
+them through Django's ``setting_changed`` signal. Validation lives in ``checks.py``: a wrong
+value is a system-check error at start-up, never a crash at the first request.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.conf import settings
+from django.core.signals import setting_changed
+from django.dispatch import receiver
+from django.utils.module_loading import import_string
+
+__all__ = ["DEFAULTS", "SETTING_NAME", "ActivitySettings", "activity_settings"]
+
+SETTING_NAME = "STRAWBERRY_ACTIVITY"
+
+DEFAULTS: dict[str, Any] = {
+    # Seconds between two writes for one user (per kind).
+    "COOLDOWN": 300,
+    # Users remembered by the in-process cooldown (per kind).
+    "COOLDOWN_MAXSIZE": 100_000,
+    # A Django cache alias shared by all workers (Redis in production), or None.
+    "CACHE_ALIAS": None,
+    # Dotted path of the storage backend class.
+    "BACKEND": "strawberry_activity.backends.db.DatabaseBackend",
+    # Name of an indexed DateTimeField on the user model to write instead of our table.
+    "USER_FIELD": None,
+    # Operation types that count as activity.
+    "TRACK_OPERATIONS": ("mutation",),
+    # Whether a mutation that returned errors still counts.
+    "TRACK_FAILED": True,
+    # Dotted path of ``f(user) -> bool``: True means never count this user.
+    "EXCLUDE": None,
+    # Dotted path of ``f(execution_context) -> user | None`` (JWT and other set-ups).
+    "GET_USER": None,
+    # Mutation field name -> activity kind, e.g. {"sendMoney": "transaction"}.
+    "MUTATION_KINDS": {},
+    # Dotted path of a Strawberry ``BasePermission`` class guarding the metric fields.
+    "METRICS_PERMISSION": "strawberry_activity.permissions.IsStaff",
+    # Seconds to cache computed metrics (0: never).
+    "METRICS_CACHE_SECONDS": 0,
+    # Database alias for metric reads (a read replica), or None for the default router.
+    "METRICS_DATABASE": None,
+    # Where activity lived before this package: [{"model", "user_field", "timestamp_field"}].
+    "ACTIVITY_SOURCES": [],
+    # Time zone of calendar days in the ledger and series (default: settings.TIME_ZONE).
+    "DAY_TIMEZONE": None,
+    # Largest window or range, in days, the metric APIs accept.
+    "MAX_DAYS": 366,
+    # Seconds a ``ts`` may lie in the future (clock skew) before it is rejected.
+    "MAX_CLOCK_SKEW": 300,
+}
+
+# Settings holding a dotted path that is imported on first use.
+IMPORT_STRINGS = frozenset({"BACKEND", "EXCLUDE", "GET_USER", "METRICS_PERMISSION"})
+
+
+class ActivitySettings:
+    """Lazy, cached view over ``settings.STRAWBERRY_ACTIVITY`` merged with ``DEFAULTS``.
+
+    >>> from strawberry_activity.conf import activity_settings
+    >>> activity_settings.COOLDOWN
+    300
+    """
+
+    def __init__(self) -> None:
+        self._cached: set[str] = set()
+
+    @property
+    def user_settings(self) -> dict[str, Any]:
+        value = getattr(settings, SETTING_NAME, None)
+        return value if isinstance(value, dict) else {}
+
+    def raw(self, name: str) -> Any:
+        """The value as written in settings (or its default), without importing anything."""
+        if name == "DAY_TIMEZONE":
+            return self.user_settings.get(name) or settings.TIME_ZONE or "UTC"
+        return self.user_settings.get(name, DEFAULTS[name])
+
+    def __getattr__(self, name: str) -> Any:
+        if name not in DEFAULTS:
+            raise AttributeError(f"Invalid strawberry-activity setting: {name!r}")
+        value = self.raw(name)
+        if name in IMPORT_STRINGS and isinstance(value, str):
+            value = import_string(value)
+        if name == "TRACK_OPERATIONS":
+            value = frozenset(value)
+        # Cache as a plain instance attribute: later reads skip __getattr__ entirely.
+        self._cached.add(name)
+        setattr(self, name, value)
+        return value
+
+    def reload(self) -> None:
+        for name in self._cached:
+            self.__dict__.pop(name, None)
+        self._cached.clear()
+
+
+activity_settings = ActivitySettings()
+
+
+@receiver(setting_changed)
+def _reload_settings(*, setting: str, **kwargs: Any) -> None:
+    if setting in (SETTING_NAME, "TIME_ZONE", "CACHES", "DATABASES", "AUTH_USER_MODEL"):
+        activity_settings.reload()

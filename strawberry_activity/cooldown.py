@@ -1,0 +1,114 @@
+"""The cooldown: at most one write per user and kind per ``COOLDOWN`` seconds.
+
+Two tiers in front of the database guard, like Django's ``cached_db`` sessions sit on a
+cache and a table:
+
+1. ``local``: a bounded in-process cache (``cachetools.TLRUCache``) whose entries expire
+   when that user's cooldown ends. Checking it is the hot path: no I/O, no lock.
+2. ``shared``: an optional Django cache (Redis in production) used as an atomic gate with
+   ``cache.add``, so N worker processes write a user once per window, not N times.
+
+An entry enters the local tier only once its write has committed (see ``tracking``), so a
+rolled-back transaction never leaves a user unrecorded for a whole window.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Hashable
+from typing import Any
+
+from cachetools import TLRUCache
+from django.core.cache import BaseCache
+
+__all__ = ["Cooldown"]
+
+_KEY_PREFIX = "strawberry_activity"
+
+
+def _expiry(_key: Any, expires: float, _now: float) -> float:
+    return expires
+
+
+class Cooldown:
+    """The two cooldown tiers for one process.
+
+    >>> cooldown = Cooldown(seconds=300, maxsize=100_000)
+    >>> cooldown.active((42, "default"))
+    False
+    >>> cooldown.remember((42, "default"), written_at=time.time())
+    >>> cooldown.active((42, "default"))
+    True
+    """
+
+    def __init__(self, seconds: float, maxsize: int, shared: BaseCache | None = None) -> None:
+        self.seconds = float(seconds)
+        self.shared = shared
+        # Values are monotonic expiry times; an entry is dropped when its window ends.
+        self._local: TLRUCache[Hashable, float] = TLRUCache(
+            maxsize=maxsize, ttu=_expiry, timer=time.monotonic
+        )
+        # cachetools caches are not thread-safe for writes. Reads in ``active`` take no
+        # lock: one dict lookup and one float comparison are atomic under the GIL.
+        self._lock = threading.Lock()
+
+    def active(self, key: Hashable) -> bool:
+        """Tier 1, the hot path: True while ``key`` is in its window. Touches no I/O."""
+        return key in self._local
+
+    def remember(self, key: Hashable, written_at: float) -> None:
+        """Start (or shorten) ``key``'s window: it ends ``seconds`` after ``written_at``
+        (a wall-clock time, such as the timestamp just stored)."""
+        remaining = written_at + self.seconds - time.time()
+        if remaining <= 0:
+            return
+        with self._lock:
+            self._local[key] = time.monotonic() + remaining
+
+    def forget(self, key: Hashable | None = None) -> None:
+        """Drop one key's window, or every window (tests, settings changes)."""
+        with self._lock:
+            if key is None:
+                self._local.clear()
+            else:
+                self._local.pop(key, None)
+
+    # -- tier 2 ------------------------------------------------------------------------
+
+    @staticmethod
+    def shared_key(key: tuple[Any, str]) -> str:
+        user_pk, kind = key
+        return f"{_KEY_PREFIX}:{kind}:{user_pk}"
+
+    def claim(self, key: tuple[Any, str], *, now: float) -> float | None:
+        """Tier 2: atomically claim the window in the shared cache.
+
+        Returns None when this process may write, or the wall-clock time of the write
+        that another process already made in this window.
+        """
+        assert self.shared is not None
+        name = self.shared_key(key)
+        if self.shared.add(name, now, timeout=self.seconds):
+            return None
+        holder = self.shared.get(name)
+        # Expired between add and get: nobody holds the window any more.
+        return float(holder) if holder is not None else None
+
+    def peek(self, key: tuple[Any, str]) -> float | None:
+        """Tier 2 without claiming: when another process wrote in this window, or None."""
+        assert self.shared is not None
+        holder = self.shared.get(self.shared_key(key))
+        return float(holder) if holder is not None else None
+
+    def publish(self, key: tuple[Any, str], written_at: float) -> None:
+        """Tell other processes about a committed write (when no claim was taken)."""
+        assert self.shared is not None
+        remaining = written_at + self.seconds - time.time()
+        if remaining > 0:
+            self.shared.set(self.shared_key(key), written_at, timeout=remaining)
+
+    def release(self, key: tuple[Any, str]) -> None:
+        """Give a claimed window back after a failed write, so another process may try."""
+        assert self.shared is not None
+        self.shared.delete(self.shared_key(key))

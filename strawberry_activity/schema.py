@@ -1,0 +1,186 @@
+"""The metrics as GraphQL: mix ``ActivityQuery`` into your ``Query``.
+
+::
+
+    import strawberry
+    from strawberry_activity.schema import ActivityQuery
+
+    @strawberry.type
+    class Query(ActivityQuery):
+        ...
+
+    # query { activeUsers { dau wau mau stickiness count(days: 3)
+    #         series(metric: MAU, start: "2026-06-01", end: "2026-06-30") { date value } } }
+
+Only users allowed by ``METRICS_PERMISSION`` (default: active staff) see anything; everyone
+else gets a GraphQL permission error and no metric query runs. The permission is checked
+in the ``activeUsers`` resolver, which under async views runs in Django's sync thread (as
+``strawberry_django`` resolvers do), so the session user can load there.
+"""
+
+from __future__ import annotations
+
+import datetime
+from enum import Enum
+from typing import Any
+
+import strawberry
+from strawberry.permission import BasePermission
+from strawberry.types import Info
+from strawberry_django.resolvers import django_resolver
+
+from strawberry_activity.conf import activity_settings
+from strawberry_activity.metrics import (
+    get_active_users,
+    get_activity_metrics,
+    get_activity_series,
+    validate_days,
+    validate_range,
+)
+from strawberry_activity.models import validate_kind
+
+__all__ = ["ActiveUsers", "ActivityMetric", "ActivityPoint", "ActivityQuery"]
+
+# The fields of ActiveUsers computed together by the one metrics query.
+_SUMMARY_FIELDS = frozenset(
+    {
+        "dau",
+        "wau",
+        "mau",
+        "totalUsers",
+        "dauPercentage",
+        "wauPercentage",
+        "mauPercentage",
+        "stickiness",
+        "asOf",
+    }
+)
+
+
+@strawberry.enum(description="A rolling (now) or calendar-day (series) activity window.")
+class ActivityMetric(Enum):
+    DAU = "dau"
+    WAU = "wau"
+    MAU = "mau"
+
+
+@strawberry.type(description="One calendar day of an activity series.")
+class ActivityPoint:
+    date: datetime.date
+    value: int
+
+
+def _check(validate: Any, *args: Any) -> Any:
+    """Run a validator; its message becomes the GraphQL error (no query has run)."""
+    try:
+        return validate(*args)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(str(exc)) from None
+
+
+@strawberry.type(description="Active users: rolling windows now, and daily history.")
+class ActiveUsers:
+    kind: strawberry.Private[str]
+    summary: strawberry.Private[dict[str, Any] | None]
+
+    @strawberry.field(description="Users active in the last 24 hours.")
+    def dau(self) -> int:
+        return int(self._summary()["dau"])
+
+    @strawberry.field(description="Users active in the last 7 days.")
+    def wau(self) -> int:
+        return int(self._summary()["wau"])
+
+    @strawberry.field(description="Users active in the last 30 days.")
+    def mau(self) -> int:
+        return int(self._summary()["mau"])
+
+    @strawberry.field(description="All users (the user model's default manager).")
+    def total_users(self) -> int:
+        return int(self._summary()["total_users"])
+
+    @strawberry.field(description="100 * dau / totalUsers, rounded to 2 decimals.")
+    def dau_percentage(self) -> float:
+        return float(self._summary()["dau_percentage"])
+
+    @strawberry.field(description="100 * wau / totalUsers, rounded to 2 decimals.")
+    def wau_percentage(self) -> float:
+        return float(self._summary()["wau_percentage"])
+
+    @strawberry.field(description="100 * mau / totalUsers, rounded to 2 decimals.")
+    def mau_percentage(self) -> float:
+        return float(self._summary()["mau_percentage"])
+
+    @strawberry.field(description="dau / mau, rounded to 4 decimals (0 when mau is 0).")
+    def stickiness(self) -> float:
+        return float(self._summary()["stickiness"])
+
+    @strawberry.field(description="The instant the rolling windows end at.")
+    def as_of(self) -> datetime.datetime:
+        value: datetime.datetime = self._summary()["as_of"]
+        return value
+
+    @strawberry.field(description="Users active in the last `days` days (1 to MAX_DAYS).")
+    @django_resolver
+    def count(self, days: int) -> int:
+        days = _check(validate_days, days)
+        return int(get_active_users(days, kind=self.kind).count())
+
+    @strawberry.field(
+        description="One point per calendar day from start to end (inclusive), in DAY_TIMEZONE."
+    )
+    @django_resolver
+    def series(
+        self, metric: ActivityMetric, start: datetime.date, end: datetime.date
+    ) -> list[ActivityPoint]:
+        _check(validate_range, metric.value, start, end)
+        return [
+            ActivityPoint(date=day, value=value)
+            for day, value in get_activity_series(metric.value, start, end, kind=self.kind)
+        ]
+
+    def _summary(self) -> dict[str, Any]:
+        # Filled by the activeUsers resolver whenever a summary field is selected.
+        assert self.summary is not None
+        return self.summary
+
+
+def _authorize(info: Info) -> None:
+    permission_class: type[BasePermission] = activity_settings.METRICS_PERMISSION
+    permission = permission_class()
+    if permission.has_permission(None, info) is not True:
+        permission.on_unauthorized()
+        raise PermissionError(permission.message or "Permission denied")  # pragma: no cover
+
+
+def _selected(info: Info) -> set[str]:
+    names: set[str] = set()
+    for field in info.selected_fields:
+        for selection in field.selections:
+            name = getattr(selection, "name", None)
+            if name is not None:
+                names.add(name)
+            # Fragments: look one level in.
+            for inner in getattr(selection, "selections", None) or ():
+                inner_name = getattr(inner, "name", None)
+                if inner_name is not None:
+                    names.add(inner_name)
+    return names
+
+
+@strawberry.type
+class ActivityQuery:
+    """Adds ``activeUsers`` to a Query type (``class Query(ActivityQuery): ...``)."""
+
+    @strawberry.field(
+        description="Activity metrics (staff only). `kind` selects a stricter definition "
+        'of activity, e.g. "transaction".'
+    )
+    @django_resolver
+    def active_users(self, info: Info, kind: str | None = None) -> ActiveUsers:
+        _authorize(info)
+        kind = _check(validate_kind, kind)
+        summary = None
+        if _selected(info) & _SUMMARY_FIELDS:
+            summary = get_activity_metrics(kind=kind)
+        return ActiveUsers(kind=kind, summary=summary)

@@ -1,0 +1,308 @@
+"""``touch_last_activity``: the one way activity is written.
+
+Everything that records activity (the schema extension, the login / logout signals, your
+own code) goes through here, so the cooldown, the exclusions and the failure policy hold
+everywhere::
+
+    from strawberry_activity import touch_last_activity
+
+    touch_last_activity(request.user)                      # now, behind the cooldown
+    touch_last_activity(user, kind="transaction")          # also counts as "transaction"
+    touch_last_activity(user, ts=event_time, force=True)   # bypass the cooldown
+
+A write is two cheap checks and, at most once per user and kind per ``COOLDOWN``, one
+guarded upsert. Infrastructure failures (database, cache) are logged on the
+``strawberry_activity`` logger and swallowed: the caller's request goes on. Wrong arguments
+(a naive or far-future ``ts``, a bad ``kind``) raise ``TypeError`` / ``ValueError``.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Iterable
+from datetime import date, datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from asgiref.sync import sync_to_async
+from cachetools import LRUCache
+from django.conf import settings
+from django.core.cache import caches
+from django.core.signals import setting_changed
+from django.db import transaction
+from django.dispatch import receiver
+from django.utils import timezone
+
+from strawberry_activity.backends import BaseBackend, get_backend
+from strawberry_activity.conf import activity_settings
+from strawberry_activity.cooldown import Cooldown
+from strawberry_activity.models import DEFAULT_KIND, validate_kind
+
+__all__ = [
+    "Tracker",
+    "atouch_last_activity",
+    "report_failure",
+    "reset",
+    "touch_last_activity",
+    "tracker",
+]
+
+logger = logging.getLogger("strawberry_activity")
+
+# -- failure reporting -------------------------------------------------------------------
+
+#: Seconds between two warnings about the same kind of failure.
+WARNING_INTERVAL = 60.0
+_failures: dict[tuple[str, str], list[float]] = {}  # key -> [last warning, suppressed]
+_failures_lock = threading.Lock()
+
+
+def report_failure(where: str, exc: BaseException) -> None:
+    """Log a tracking failure at WARNING, at most once per ``WARNING_INTERVAL`` per cause.
+
+    During an outage every request fails the same way; one line a minute (with the count
+    of the ones left out) says as much as a thousand.
+    """
+    key = (where, type(exc).__name__)
+    now = time.monotonic()
+    with _failures_lock:
+        state = _failures.get(key)
+        if state is not None and now - state[0] < WARNING_INTERVAL:
+            state[1] += 1
+            return
+        suppressed = int(state[1]) if state is not None else 0
+        _failures[key] = [now, 0]
+    logger.warning(
+        "strawberry-activity could not %s (%s: %s); the request goes on unchanged.%s",
+        where,
+        type(exc).__name__,
+        exc,
+        f" {suppressed} more such failures in the last interval." if suppressed else "",
+        exc_info=exc,
+    )
+
+
+# -- the tracker -------------------------------------------------------------------------
+
+
+class Tracker:
+    """Per-process tracking state built from settings: backend, cooldown, policies."""
+
+    def __init__(self) -> None:
+        s = activity_settings
+        self.cooldown_seconds = float(s.COOLDOWN)
+        self.backend: BaseBackend = get_backend()
+        shared = caches[s.CACHE_ALIAS] if s.CACHE_ALIAS else None
+        self.cooldown = Cooldown(self.cooldown_seconds, int(s.COOLDOWN_MAXSIZE), shared)
+        self.operations: frozenset[str] = s.TRACK_OPERATIONS
+        self.track_failed = bool(s.TRACK_FAILED)
+        self.exclude: Callable[[Any], bool] | None = s.EXCLUDE
+        self.get_user: Callable[[Any], Any] | None = s.GET_USER
+        self.mutation_kinds: dict[str, str] = dict(s.MUTATION_KINDS)
+        self.zone = ZoneInfo(s.DAY_TIMEZONE)
+        self.max_skew = timedelta(seconds=float(s.MAX_CLOCK_SKEW))
+        # The ledger day last recorded per (user, kind): one ledger statement per user-day.
+        self._days: LRUCache[tuple[Any, str], date] = LRUCache(maxsize=int(s.COOLDOWN_MAXSIZE))
+        self._days_lock = threading.Lock()
+
+    # The hot path ------------------------------------------------------------------------
+
+    def pending(self, user_pk: Any, kinds: Iterable[str]) -> list[str]:
+        """The kinds whose cooldown has ended for this user. No I/O."""
+        active = self.cooldown.active
+        return [kind for kind in kinds if not active((user_pk, kind))]
+
+    def excluded(self, user: Any) -> bool:
+        return self.exclude is not None and bool(self.exclude(user))
+
+    # The write path ----------------------------------------------------------------------
+
+    def write(self, user_pk: Any, kind: str, ts: datetime, *, force: bool) -> bool:
+        """Tier 2, then the guarded write, then (on commit) tier 1. Never raises."""
+        key = (user_pk, kind)
+        cooldown = self.cooldown
+        shared = cooldown.shared is not None and not force
+        alias = self.backend.transaction_alias(kind)
+        in_transaction = alias is not None and transaction.get_connection(alias).in_atomic_block
+        claimed = False
+        wall = ts.timestamp()
+        if shared:
+            try:
+                # Inside a transaction, only look: a claim could not be given back if the
+                # transaction rolled back, and would hide this user for a whole window.
+                holder = cooldown.peek(key) if in_transaction else cooldown.claim(key, now=wall)
+                claimed = not in_transaction and holder is None
+                if holder is not None:
+                    cooldown.remember(key, holder)
+                    return False
+            except Exception as exc:
+                # The cache is down: the database guard still holds the cooldown.
+                report_failure("reach the cooldown cache", exc)
+                shared = False
+        day = timezone.localdate(ts, self.zone)
+        with self._days_lock:
+            new_day = self._days.get(key) != day
+        try:
+            written = self.backend.write(
+                user_pk,
+                kind,
+                ts,
+                older_than=ts if force else ts - timedelta(seconds=self.cooldown_seconds),
+                day=day if new_day else None,
+            )
+            stored = ts if written else self.backend.last_activity(user_pk, kind)
+        except Exception as exc:
+            if claimed:
+                self._release(key)
+            report_failure("record activity", exc)
+            return False
+
+        def committed() -> None:
+            # A stored time newer than ts (monotonic guard) or none at all (deleted user)
+            # still earns a window: there is nothing to write before it ends.
+            cooldown.remember(key, stored.timestamp() if stored is not None else time.time())
+            if new_day:
+                with self._days_lock:
+                    self._days[key] = day
+            if shared and not claimed and written:
+                try:
+                    cooldown.publish(key, wall)
+                except Exception as exc:
+                    report_failure("reach the cooldown cache", exc)
+
+        if alias is None:
+            committed()
+        else:
+            transaction.on_commit(committed, using=alias)
+        return written
+
+    def _release(self, key: tuple[Any, str]) -> None:
+        try:
+            self.cooldown.release(key)
+        except Exception as exc:
+            report_failure("reach the cooldown cache", exc)
+
+    def touch(self, user: Any, user_pk: Any, kinds: list[str], ts: datetime, force: bool) -> bool:
+        """Write the given kinds for an authenticated user; the common end of every path."""
+        if not force:
+            kinds = self.pending(user_pk, kinds)
+            if not kinds:
+                return False
+        if self.excluded(user):
+            return False
+        wrote = False
+        for kind in kinds:
+            wrote = self.write(user_pk, kind, ts, force=force) or wrote
+        return wrote
+
+
+_tracker: Tracker | None = None
+_tracker_lock = threading.Lock()
+
+
+def tracker() -> Tracker:
+    """The process-wide tracker, built from settings on first use."""
+    global _tracker
+    current = _tracker
+    if current is None:
+        with _tracker_lock:
+            if _tracker is None:
+                _tracker = Tracker()
+            current = _tracker
+    return current
+
+
+def reset() -> None:
+    """Forget the tracker (cooldown, backend): the next use rebuilds it from settings."""
+    global _tracker
+    with _tracker_lock:
+        _tracker = None
+    with _failures_lock:
+        _failures.clear()
+
+
+@receiver(setting_changed)
+def _reset_on_settings_change(*, setting: str, **kwargs: Any) -> None:
+    if setting in ("STRAWBERRY_ACTIVITY", "TIME_ZONE", "CACHES", "DATABASES"):
+        reset()
+
+
+# -- arguments ---------------------------------------------------------------------------
+
+
+def user_pk(user: Any) -> Any:
+    """The user's primary key, or None for None, anonymous and unsaved users."""
+    if user is None or not getattr(user, "is_authenticated", False):
+        return None
+    return getattr(user, "pk", None)
+
+
+def _kinds(kind: str | None) -> list[str]:
+    kind = validate_kind(kind)
+    # Every kind is also activity of the default kind: a transaction is an action.
+    return [DEFAULT_KIND] if kind == DEFAULT_KIND else [DEFAULT_KIND, kind]
+
+
+def _timestamp(ts: datetime | None, max_skew: timedelta) -> datetime:
+    now = timezone.now()
+    if ts is None:
+        return now
+    if not isinstance(ts, datetime):
+        raise TypeError(f"ts must be a datetime, not {type(ts).__name__}")
+    if settings.USE_TZ and timezone.is_naive(ts):
+        raise ValueError("ts must be timezone-aware (USE_TZ is on): use django.utils.timezone")
+    if ts - now > max_skew:
+        raise ValueError(
+            f"ts {ts.isoformat()} is in the future (more than MAX_CLOCK_SKEW ahead of now)"
+        )
+    return ts
+
+
+def _prepare(user: Any, ts: datetime | None, kind: str | None) -> tuple[Any, list[str], datetime]:
+    t = tracker()
+    return user_pk(user), _kinds(kind), _timestamp(ts, t.max_skew)
+
+
+def touch_last_activity(
+    user: Any, *, ts: datetime | None = None, force: bool = False, kind: str | None = None
+) -> bool:
+    """Record that ``user`` was active at ``ts`` (default: now). True when a write happened.
+
+    At most one write per user and kind per ``COOLDOWN`` seconds unless ``force=True``;
+    stored times never move backwards. ``kind="transaction"`` records that kind *and* the
+    default one. None, anonymous and unsaved users are ignored (False).
+
+    >>> touch_last_activity(request.user)
+    True
+    """
+    pk, kinds, when = _prepare(user, ts, kind)
+    if pk is None:
+        return False
+    return tracker().touch(user, pk, kinds, when, force)
+
+
+async def atouch_last_activity(
+    user: Any, *, ts: datetime | None = None, force: bool = False, kind: str | None = None
+) -> bool:
+    """``touch_last_activity`` for async code: the cooldown check runs in the event loop,
+    the write (when there is one) in Django's sync thread, as the async ORM does.
+
+    >>> await atouch_last_activity(await request.auser())
+    """
+    pk, kinds, when = _prepare(user, ts, kind)
+    if pk is None:
+        return False
+    t = tracker()
+    if not force and not t.pending(pk, kinds):
+        return False
+    return await sync_to_async(t.touch)(user, pk, kinds, when, force)
+
+
+def track_quietly(user: Any, kind: str | None = None) -> None:
+    """Touch ``user`` now and swallow everything: for signal receivers and the extension."""
+    try:
+        touch_last_activity(user, kind=kind)
+    except Exception as exc:
+        report_failure("record activity", exc)
