@@ -53,11 +53,14 @@ TEMPLATES = [
 DATABASE_URL = os.environ.get("DATABASE_URL")
 REDIS_URL = os.environ.get("REDIS_URL")
 
+# Several runs may share one PostgreSQL server: TEST_DATABASE_NAME keeps them apart.
+TEST_DATABASE = {"NAME": os.environ.get("TEST_DATABASE_NAME", "test_strawberry_activity")}
+
 if DATABASE_URL:
     DATABASES = {
-        "default": dj_database_url.parse(DATABASE_URL),
+        "default": {**dj_database_url.parse(DATABASE_URL), "TEST": TEST_DATABASE},
         # A second alias on the same server stands in for a read replica.
-        "replica": {**dj_database_url.parse(DATABASE_URL), "TEST": {"MIRROR": None}},
+        "replica": {**dj_database_url.parse(DATABASE_URL), "TEST": TEST_DATABASE},
     }
 else:
     DATABASES = {
