@@ -1,0 +1,168 @@
+"""The two cooldown tiers (SPEC §4.1, §4.2, §4.4)."""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Any
+
+import pytest
+from django.core.cache import caches
+from django.db import connection, transaction
+from django.test import override_settings
+from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
+
+from strawberry_activity import touch_last_activity, tracking
+from strawberry_activity.cooldown import Cooldown
+from strawberry_activity.models import UserActivity
+from tests.conftest import activity_writes
+from tests.testapp.models import User
+
+SHARED = {"CACHE_ALIAS": "shared"}
+
+
+class Clock:
+    """A controllable wall clock and monotonic clock for the local tier."""
+
+    def __init__(self) -> None:
+        self.now = 1_000_000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.fixture
+def clock(monkeypatch: pytest.MonkeyPatch) -> Clock:
+    c = Clock()
+    monkeypatch.setattr(time, "time", c)
+    monkeypatch.setattr(time, "monotonic", c)
+    return c
+
+
+# -- tier 1: in process --------------------------------------------------------------------
+
+
+def test_local_window_ends_after_cooldown(clock: Clock) -> None:
+    cooldown = Cooldown(seconds=300, maxsize=10)
+    cooldown.remember("k", written_at=clock.now)
+    assert cooldown.active("k")
+    clock.now += 299
+    assert cooldown.active("k")
+    clock.now += 1
+    assert not cooldown.active("k")
+
+
+def test_local_window_counts_from_the_write_not_from_now(clock: Clock) -> None:
+    cooldown = Cooldown(seconds=300, maxsize=10)
+    cooldown.remember("k", written_at=clock.now - 200)
+    clock.now += 100
+    assert not cooldown.active("k")
+    cooldown.remember("old", written_at=clock.now - 301)
+    assert not cooldown.active("old")
+
+
+def test_local_tier_is_bounded(clock: Clock) -> None:
+    cooldown = Cooldown(seconds=300, maxsize=100)
+    for i in range(1000):
+        cooldown.remember(i, written_at=clock.now)
+    assert sum(cooldown.active(i) for i in range(1000)) == 100
+    assert all(cooldown.active(i) for i in range(900, 1000))  # the newest stay
+
+
+def test_forget(clock: Clock) -> None:
+    cooldown = Cooldown(seconds=300, maxsize=10)
+    cooldown.remember("a", written_at=clock.now)
+    cooldown.remember("b", written_at=clock.now)
+    cooldown.forget("a")
+    assert not cooldown.active("a")
+    assert cooldown.active("b")
+    cooldown.forget()
+    assert not cooldown.active("b")
+
+
+# -- tier 2: shared between processes ------------------------------------------------------
+
+
+@pytest.mark.django_db(transaction=True)
+@override_settings(STRAWBERRY_ACTIVITY=SHARED)
+def test_shared_gate_makes_workers_write_once(user: User) -> None:
+    workers = [tracking.Tracker() for _ in range(4)]  # four processes' state
+    with CaptureQueriesContext(connection) as ctx:
+        results = [w.touch(user, user.pk, ["default"], timezone.now(), False) for w in workers]
+    assert results == [True, False, False, False]
+    assert len(activity_writes(ctx)) == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_without_shared_gate_every_worker_reaches_the_database(user: User) -> None:
+    """The control for the test above: the database guard alone still writes once, but
+    every worker issues its statement."""
+    workers = [tracking.Tracker() for _ in range(4)]
+    with CaptureQueriesContext(connection) as ctx:
+        results = [w.touch(user, user.pk, ["default"], timezone.now(), False) for w in workers]
+    assert results == [True, False, False, False]
+    assert len(activity_writes(ctx)) == 4
+
+
+@pytest.mark.django_db(transaction=True)
+@override_settings(STRAWBERRY_ACTIVITY=SHARED)
+def test_failed_write_gives_the_claim_back(user: User, monkeypatch: pytest.MonkeyPatch) -> None:
+    worker = tracking.Tracker()
+
+    def broken(*args: Any, **kwargs: Any) -> bool:
+        raise RuntimeError("database down")
+
+    monkeypatch.setattr(worker.backend, "write", broken)
+    assert worker.touch(user, user.pk, ["default"], timezone.now(), False) is False
+    assert caches["shared"].get(Cooldown.shared_key((user.pk, "default"))) is None
+    monkeypatch.undo()
+    assert tracking.Tracker().touch(user, user.pk, ["default"], timezone.now(), False) is True
+
+
+@pytest.mark.django_db(transaction=True)
+@override_settings(STRAWBERRY_ACTIVITY=SHARED)
+def test_rollback_leaves_neither_tier_poisoned(user: User) -> None:
+    with transaction.atomic():
+        assert touch_last_activity(user) is True
+        transaction.set_rollback(True)
+    assert not UserActivity.objects.exists()
+    assert caches["shared"].get(Cooldown.shared_key((user.pk, "default"))) is None
+    assert touch_last_activity(user) is True
+    assert UserActivity.objects.filter(user=user).exists()
+
+
+@pytest.mark.django_db(transaction=True)
+@override_settings(STRAWBERRY_ACTIVITY=SHARED)
+def test_commit_inside_a_transaction_publishes_to_other_workers(user: User) -> None:
+    with transaction.atomic():
+        assert touch_last_activity(user) is True
+    other_worker = tracking.Tracker()
+    with CaptureQueriesContext(connection) as ctx:
+        assert other_worker.touch(user, user.pk, ["default"], timezone.now(), False) is False
+    assert activity_writes(ctx) == []
+
+
+DOWN = {
+    "default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"},
+    "shared": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "s"},
+    "down": {
+        "BACKEND": "django.core.cache.backends.redis.RedisCache",
+        "LOCATION": "redis://127.0.0.1:1/0",  # nothing listens on port 1
+    },
+}
+
+
+@pytest.mark.django_db(transaction=True)
+@override_settings(CACHES=DOWN, STRAWBERRY_ACTIVITY={"CACHE_ALIAS": "down"})
+def test_cache_down_falls_back_to_the_database_guard(
+    user: User, other: User, caplog: pytest.LogCaptureFixture
+) -> None:
+    with caplog.at_level(logging.WARNING, logger="strawberry_activity"):
+        assert touch_last_activity(user) is True
+        assert touch_last_activity(other) is True
+        assert touch_last_activity(user) is False  # the local tier still works
+    assert UserActivity.objects.count() == 2
+    warnings = [r for r in caplog.records if r.name == "strawberry_activity"]
+    assert len(warnings) == 1
+    assert "cooldown cache" in warnings[0].getMessage()
