@@ -37,6 +37,7 @@ __all__ = [
     "get_active_users",
     "get_activity_metrics",
     "get_activity_series",
+    "get_stickiness_series",
     "validate_days",
     "validate_range",
 ]
@@ -161,3 +162,17 @@ def get_activity_series(
     return get_backend().daily_counts(
         WINDOWS[metric], start, end, validate_kind(kind), activity_settings.METRICS_DATABASE
     )
+
+
+def get_stickiness_series(
+    start: date, end: date, *, kind: str | None = None
+) -> list[tuple[date, float]]:
+    """Stickiness over time: ``round(dau / mau, 4)`` for each calendar day (0.0 when that
+    day's MAU is 0), from the DAU and MAU series (two queries).
+
+    >>> get_stickiness_series(date(2026, 6, 1), date(2026, 6, 30))[0]
+    (datetime.date(2026, 6, 1), 0.1834)
+    """
+    dau = get_activity_series("dau", start, end, kind=kind)
+    mau = get_activity_series("mau", start, end, kind=kind)
+    return [(day, round(d / m, 4) if m else 0.0) for (day, d), (_, m) in zip(dau, mau, strict=True)]

@@ -1,0 +1,46 @@
+"""``manage.py prune_activity --older-than DAYS [--dry-run]``: bound the daily ledger.
+
+The ledger holds one row per user per active day per kind; history older than what you
+chart can go. Rolling metrics (``last_activity_at``) are never touched.
+
+    python manage.py prune_activity --older-than 400 --dry-run
+    python manage.py prune_activity --older-than 400
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.utils import timezone
+
+from strawberry_activity.backends import get_backend
+from strawberry_activity.conf import activity_settings
+
+
+class Command(BaseCommand):
+    help = "Delete daily-ledger rows older than --older-than days (history only)."
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument(
+            "--older-than",
+            type=int,
+            required=True,
+            metavar="DAYS",
+            help="Delete ledger days before today minus DAYS (in DAY_TIMEZONE).",
+        )
+        parser.add_argument(
+            "--dry-run", action="store_true", help="Only count what would be deleted."
+        )
+
+    def handle(self, *args: Any, older_than: int, dry_run: bool, **options: Any) -> None:
+        # A series needs up to 29 days before its start for MAU: keep at least that much.
+        if older_than < 30:
+            raise CommandError("--older-than must be at least 30 days (MAU looks back 30 days).")
+        today = timezone.localdate(timezone.now(), ZoneInfo(activity_settings.DAY_TIMEZONE))
+        cutoff = today - timedelta(days=older_than)
+        count = get_backend().prune(cutoff, dry_run=dry_run)
+        verb = "Would delete" if dry_run else "Deleted"
+        self.stdout.write(f"{verb} {count} ledger rows from before {cutoff.isoformat()}.")
