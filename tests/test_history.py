@@ -106,12 +106,12 @@ def test_a_90_day_series_is_one_query(metric: str) -> None:
 @pytest.mark.django_db
 def test_series_validation() -> None:
     with CaptureQueriesContext(connection) as ctx:
-        for args in [
-            ("hau", date(2026, 1, 1), date(2026, 1, 2)),
-            ("dau", date(2026, 1, 2), date(2026, 1, 1)),
-            ("dau", date(2024, 1, 1), date(2026, 1, 1)),
+        for args, message in [
+            (("hau", date(2026, 1, 1), date(2026, 1, 2)), "metric must be one of"),
+            (("dau", date(2026, 1, 2), date(2026, 1, 1)), "before start"),
+            (("dau", date(2024, 1, 1), date(2026, 1, 1)), "more than 366"),
         ]:
-            with pytest.raises(ValueError):
+            with pytest.raises(ValueError, match=message):
                 get_activity_series(*args)
         with pytest.raises(TypeError):
             get_activity_series("dau", "2026-01-01", date(2026, 1, 2))  # type: ignore[arg-type]
