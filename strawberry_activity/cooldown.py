@@ -57,10 +57,16 @@ class Cooldown:
         """Tier 1, the hot path: True while ``key`` is in its window. Touches no I/O."""
         return key in self._local
 
-    def remember(self, key: Hashable, written_at: float) -> None:
+    def _remaining(self, written_at: float, until: float | None) -> float:
+        end = written_at + self.seconds
+        if until is not None and until < end:
+            end = until
+        return end - time.time()
+
+    def remember(self, key: Hashable, written_at: float, until: float | None = None) -> None:
         """Start (or shorten) ``key``'s window: it ends ``seconds`` after ``written_at``
-        (a wall-clock time, such as the timestamp just stored)."""
-        remaining = written_at + self.seconds - time.time()
+        (a wall-clock time, such as the timestamp just stored), or at ``until`` if sooner."""
+        remaining = self._remaining(written_at, until)
         if remaining <= 0:
             return
         with self._lock:
@@ -81,15 +87,19 @@ class Cooldown:
         user_pk, kind = key
         return f"{_KEY_PREFIX}:{kind}:{user_pk}"
 
-    def claim(self, key: tuple[Any, str], *, now: float) -> float | None:
-        """Tier 2: atomically claim the window in the shared cache.
+    def claim(
+        self, key: tuple[Any, str], *, now: float, until: float | None = None
+    ) -> float | None:
+        """Tier 2: atomically claim the window (ending at ``until`` if sooner) in the
+        shared cache.
 
         Returns None when this process may write, or the wall-clock time of the write
         that another process already made in this window.
         """
         assert self.shared is not None
         name = self.shared_key(key)
-        if self.shared.add(name, now, timeout=self.seconds):
+        timeout = max(1.0, self._remaining(now, until))
+        if self.shared.add(name, now, timeout=timeout):
             return None
         holder = self.shared.get(name)
         # Expired between add and get: nobody holds the window any more.
@@ -101,10 +111,10 @@ class Cooldown:
         holder = self.shared.get(self.shared_key(key))
         return float(holder) if holder is not None else None
 
-    def publish(self, key: tuple[Any, str], written_at: float) -> None:
+    def publish(self, key: tuple[Any, str], written_at: float, until: float | None = None) -> None:
         """Tell other processes about a committed write (when no claim was taken)."""
         assert self.shared is not None
-        remaining = written_at + self.seconds - time.time()
+        remaining = self._remaining(written_at, until)
         if remaining > 0:
             self.shared.set(self.shared_key(key), written_at, timeout=remaining)
 

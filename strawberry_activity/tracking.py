@@ -128,20 +128,27 @@ class Tracker:
         in_transaction = alias is not None and transaction.get_connection(alias).in_atomic_block
         claimed = False
         wall = ts.timestamp()
+        day = timezone.localdate(ts, self.zone)
+        # A window never outlives its calendar day: the first activity of a new day must
+        # reach the ledger even if it comes minutes after the last one of the day before.
+        day_end = self._day_end(day)
         if shared:
             try:
                 # Inside a transaction, only look: a claim could not be given back if the
                 # transaction rolled back, and would hide this user for a whole window.
-                holder = cooldown.peek(key) if in_transaction else cooldown.claim(key, now=wall)
+                holder = (
+                    cooldown.peek(key)
+                    if in_transaction
+                    else cooldown.claim(key, now=wall, until=day_end)
+                )
                 claimed = not in_transaction and holder is None
                 if holder is not None:
-                    cooldown.remember(key, holder)
+                    cooldown.remember(key, holder, until=day_end)
                     return False
             except Exception as exc:
                 # The cache is down: the database guard still holds the cooldown.
                 report_failure("reach the cooldown cache", exc)
                 shared = False
-        day = timezone.localdate(ts, self.zone)
         with self._days_lock:
             new_day = self._days.get(key) != day
         try:
@@ -162,13 +169,14 @@ class Tracker:
         def committed() -> None:
             # A stored time newer than ts (monotonic guard) or none at all (deleted user)
             # still earns a window: there is nothing to write before it ends.
-            cooldown.remember(key, stored.timestamp() if stored is not None else time.time())
+            written_at = stored.timestamp() if stored is not None else time.time()
+            cooldown.remember(key, written_at, until=day_end)
             if new_day:
                 with self._days_lock:
                     self._days[key] = day
             if shared and not claimed and written:
                 try:
-                    cooldown.publish(key, wall)
+                    cooldown.publish(key, wall, until=day_end)
                 except Exception as exc:
                     report_failure("reach the cooldown cache", exc)
 
@@ -177,6 +185,11 @@ class Tracker:
         else:
             transaction.on_commit(committed, using=alias)
         return written
+
+    def _day_end(self, day: date) -> float:
+        """The wall-clock time at which ``day`` ends in ``DAY_TIMEZONE``."""
+        midnight = datetime.combine(day + timedelta(days=1), datetime.min.time(), self.zone)
+        return midnight.timestamp()
 
     def _release(self, key: tuple[Any, str]) -> None:
         try:

@@ -289,3 +289,31 @@ def test_prune_memory_backend_counts_like_db() -> None:
         assert backend.prune(date(2026, 1, 4), dry_run=True) == 3
         assert backend.prune(date(2026, 1, 4)) == 3
         assert backend.prune(date(2026, 1, 4)) == 0
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_cooldown_window_never_hides_a_new_day(
+    user: User, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Active at 23:58 and at 00:01: both days are in the ledger, though 00:01 is within
+    the cooldown of 23:58 (the window is cut at midnight in DAY_TIMEZONE)."""
+    clock = SimulatedClock(datetime(2026, 11, 9, 23, 58, tzinfo=NEW_YORK))
+    monkeypatch.setattr(time, "time", clock.wall)
+    monkeypatch.setattr(time, "monotonic", clock.wall)
+    monkeypatch.setattr(timezone, "now", clock.now)
+    with override_settings(
+        STRAWBERRY_ACTIVITY={"DAY_TIMEZONE": "America/New_York", "CACHE_ALIAS": "shared"}
+    ):
+        assert touch_last_activity(user) is True
+        clock.at += timedelta(minutes=1)
+        assert touch_last_activity(user) is False  # same day, in the window
+        clock.at += timedelta(minutes=2)  # 00:01 the next day
+        with CaptureQueriesContext(connection) as ctx:
+            touch_last_activity(user)
+        assert len(ledger_writes(ctx)) == 1
+        clock.at += timedelta(minutes=1)
+        with CaptureQueriesContext(connection) as ctx:
+            assert touch_last_activity(user) is False
+        assert ctx.captured_queries == []  # back in the (same) window, now for the new day
+    days = sorted(ActivityDay.objects.values_list("day", flat=True))
+    assert days == [date(2026, 11, 9), date(2026, 11, 10)]
