@@ -118,7 +118,8 @@ class ActivityTrackingExtension(SchemaExtension):
         if operation.operation not in (self._operations or _tracked(t)):
             return
         result = ctx.result
-        if result is None or (result.errors and not t.track_failed):
+        # getattr: an incremental (@defer / @stream) result carries no ``errors``.
+        if result is None or (not t.track_failed and getattr(result, "errors", None)):
             return
         kinds = _kinds(operation, t.mutation_kinds) if t.mutation_kinds else _DEFAULT_KINDS
 
