@@ -189,6 +189,8 @@ class UserActivityAdmin(ReadOnlyMixin, UserActivityAdminBase):
         context = {
             **self.admin_site.each_context(request),
             "title": _("Activity dashboard"),
+            # The chart wants the width; the sidebar would also mark "User activity" current.
+            "is_nav_sidebar_enabled": False,
             "opts": self.model._meta,
             "kinds": kinds,
             "kind": kind,

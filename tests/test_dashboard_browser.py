@@ -1,0 +1,154 @@
+"""The dashboard in a real browser: the demo wallet, seeded, served, read by Chromium.
+
+Headless Debian Chromium (``/usr/bin/chromium``) driven by Playwright logs in through the
+admin login form as the demo staff user, follows the admin index's "Dashboard" link, checks
+that each chart line has one point per day with exactly the values of the series API, and
+saves ``docs/img/dashboard.png`` (the screenshot of the docs and the README).
+
+The server is the demo itself (``example_project``, stock ``auth.User``, SQLite) in a
+subprocess, so this also proves README command 1's stack end to end. Off CI, a missing
+Chromium skips the test; on CI (``CI`` set) it fails.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+pytestmark = pytest.mark.browser
+
+ROOT = Path(__file__).resolve().parent.parent
+PROJECT = ROOT / "example_project"
+CHROMIUM = "/usr/bin/chromium"
+SCREENSHOT = ROOT / "docs" / "img" / "dashboard.png"
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+# What the dashboard must draw, asked of the package's API in the demo's own settings.
+SERIES = """
+import json
+from datetime import timedelta
+from strawberry_activity.admin import CHART_DAYS, local_today
+from strawberry_activity.metrics import get_activity_series, get_stickiness_series
+end = local_today()
+start = end - timedelta(days=CHART_DAYS - 1)
+series = {m: get_activity_series(m, start, end) for m in ("dau", "wau", "mau")}
+series["stickiness"] = get_stickiness_series(start, end)
+print(json.dumps({m: [[d.isoformat(), str(v)] for d, v in s] for m, s in series.items()}))
+"""
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
+    """The seeded demo on a free port; yields its URL and a ``manage`` runner."""
+    if not Path(CHROMIUM).exists():
+        message = f"{CHROMIUM} is missing (apt-get install chromium; .ci/run installs it)"
+        if os.environ.get("CI"):
+            pytest.fail(message)
+        pytest.skip(message)
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "config.settings",
+        "DEMO_DATABASE": str(tmp_path_factory.mktemp("demo") / "demo.sqlite3"),
+        "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]),
+    }
+
+    def manage(*args: str) -> str:
+        done = subprocess.run(
+            [sys.executable, "manage.py", *args],
+            cwd=PROJECT,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=180,
+        )
+        assert done.returncode == 0, done.stdout + done.stderr
+        return done.stdout
+
+    manage("migrate", "--noinput")
+    manage("seed_demo")  # the full demo population: the screenshot should look real
+    manage("ensure_demo_user")
+    port = free_port()
+    server = subprocess.Popen(
+        [sys.executable, "manage.py", "runserver", f"127.0.0.1:{port}", "--noreload"],
+        cwd=PROJECT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                urllib.request.urlopen(f"{url}/admin/login/", timeout=2).close()
+                break
+            except OSError:
+                if time.monotonic() > deadline or server.poll() is not None:
+                    raise
+                time.sleep(0.2)
+        yield {"url": url, "manage": manage}
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
+
+
+def test_dashboard_draws_the_series_api(demo: dict[str, Any]) -> None:
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page(viewport={"width": 1280, "height": 800})
+            page.goto(f"{demo['url']}/admin/login/?next=/admin/")
+            page.fill("#id_username", "demo")
+            page.fill("#id_password", "demo")
+            page.click("input[type=submit]")
+            page.wait_for_url(f"{demo['url']}/admin/")
+            # Reachable from the admin index: the app's section has a Dashboard row.
+            page.click(".app-strawberry_activity a:text-is('Dashboard')")
+            page.wait_for_selector("svg.sa-chart circle")
+            assert page.url.endswith("/admin/strawberry_activity/useractivity/dashboard/")
+
+            drawn = page.eval_on_selector_all(
+                "g.sa-line circle",
+                """els => els.map(e => [e.closest('g').dataset.metric,
+                                         e.dataset.date, e.dataset.value])""",
+            )
+            # Asked after the page was drawn: logging in above was activity too.
+            expected = json.loads(demo["manage"]("shell", "-c", SERIES).splitlines()[-1])
+            for metric, points in expected.items():
+                assert [[d, v] for m, d, v in drawn if m == metric] == points, metric
+            assert len(expected["dau"]) == 90
+            assert max(int(v) for _, v in expected["mau"]) > 0
+
+            SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
+            page.screenshot(path=str(SCREENSHOT), full_page=True)
+        finally:
+            browser.close()
+    assert SCREENSHOT.stat().st_size > 10_000
