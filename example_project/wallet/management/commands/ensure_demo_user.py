@@ -1,4 +1,5 @@
-"""``manage.py ensure_demo_user``: the staff account ``demo`` / ``demo`` (idempotent)."""
+"""``manage.py ensure_demo_user``: the staff account ``demo`` / ``demo`` (idempotent), and
+a ``friend`` to send money and messages to from GraphiQL."""
 
 from __future__ import annotations
 
@@ -22,4 +23,8 @@ class Command(BaseCommand):
         user.set_password("demo")
         user.save()
         Wallet.objects.get_or_create(user=user, defaults={"balance": Decimal("500.00")})
+        friend, _ = User.objects.get_or_create(
+            username="friend", defaults={"email": "friend@example.com", "password": "!"}
+        )
+        Wallet.objects.get_or_create(user=friend)
         self.stdout.write(f"demo user {'created' if created else 'ready'}: demo / demo")
