@@ -213,32 +213,39 @@ class DatabaseBackend(BaseBackend):
         rows_sql, rows_params = _sql(
             self._restrict_to_users(rows, alias).values("user_id", "day"), alias
         )
-        d = _day_number(connection, "r.day")
         if window_days == 1:
-            # A ledger row is already one user-day: DAU is a plain count per day.
-            sql = f"SELECT {d}, COUNT(*) FROM ({rows_sql}) r GROUP BY {d}"
-            params: tuple[Any, ...] = rows_params
-        else:
-            # Each row covers days [day, day + w - 1]. A user's coverage is the union of
-            # their rows' intervals; with rows in day order, row i adds the days from
-            # max(day_i, day_{i-1} + w) to day_i + w - 1. Counting +1 / -1 at those edges
-            # and summing gives exact distinct users per sliding window, in one pass.
-            w = int(window_days)
-            sql = (
-                "WITH marked AS ("
-                f" SELECT {d} AS n, LAG({d}) OVER (PARTITION BY r.user_id ORDER BY r.day) AS p"
-                f" FROM ({rows_sql}) r"
-                "), edges AS ("
-                f" SELECT CASE WHEN p IS NULL OR p + {w} <= n THEN n ELSE p + {w} END AS edge,"
-                " 1 AS delta FROM marked"
-                f" UNION ALL SELECT n + {w} AS edge, -1 AS delta FROM marked"
-                ") SELECT edge, SUM(delta) FROM edges GROUP BY edge"
-            )
-            params = rows_params
+            # A ledger row is already one user-day: DAU is a plain count per day, grouped
+            # along the (kind, day, user) index.
+            with connection.cursor() as cursor:
+                cursor.execute(
+                    f"SELECT r.day, COUNT(*) FROM ({rows_sql}) r GROUP BY r.day", rows_params
+                )
+                counts = {(_as_date(day) - _EPOCH).days: n for day, n in cursor.fetchall()}
+            return _sweep(counts, start, end, cumulative=False)
+        # A user's coverage (the days whose window holds one of their rows) is a union of
+        # runs: a run starts at a row with no row in the w days before it, and ends w days
+        # after a row with none in the w days after it. +1 at each start and -1 at each end,
+        # summed in day order, is the exact distinct count per sliding window. Only the
+        # boundary rows leave the window functions, so the GROUP BY input stays small.
+        w = int(window_days)
+        d = _day_number(connection, "r.day")
+        sql = (
+            f"SELECT n, p IS NULL OR n > p + {w}, q IS NULL OR q > n + {w}, COUNT(*) FROM ("
+            " SELECT n, LAG(n) OVER win AS p, LEAD(n) OVER win AS q"
+            f" FROM (SELECT r.user_id, {d} AS n FROM ({rows_sql}) r) x"
+            " WINDOW win AS (PARTITION BY user_id ORDER BY n)"
+            f") b WHERE p IS NULL OR n > p + {w} OR q IS NULL OR q > n + {w}"
+            " GROUP BY 1, 2, 3"
+        )
+        deltas: dict[int, int] = {}
         with connection.cursor() as cursor:
-            cursor.execute(sql, params)
-            deltas = dict(cursor.fetchall())
-        return _sweep(deltas, start, end, cumulative=window_days != 1)
+            cursor.execute(sql, rows_params)
+            for n, starts, ends, count in cursor.fetchall():
+                if starts:
+                    deltas[n] = deltas.get(n, 0) + count
+                if ends:
+                    deltas[n + w] = deltas.get(n + w, 0) - count
+        return _sweep(deltas, start, end, cumulative=True)
 
     # -- maintenance -------------------------------------------------------------------
 
@@ -390,6 +397,11 @@ class DatabaseBackend(BaseBackend):
                 (kind, *days_params, kind),
             )
             return {"users": users, "updated": updated, "days": cursor.rowcount}
+
+
+def _as_date(value: Any) -> date:
+    # Raw cursors return DATE columns as date objects on PostgreSQL and text on SQLite.
+    return value if isinstance(value, date) else date.fromisoformat(str(value))
 
 
 def _sweep(
