@@ -21,12 +21,14 @@ in the ``activeUsers`` resolver, which under async views runs in Django's sync t
 from __future__ import annotations
 
 import datetime
+from collections.abc import Iterable, Iterator
 from enum import Enum
 from typing import Any
 
 import strawberry
 from strawberry.permission import BasePermission
 from strawberry.types import Info
+from strawberry.types.nodes import SelectedField, Selection
 from strawberry_django.resolvers import django_resolver
 
 from strawberry_activity.conf import activity_settings
@@ -153,19 +155,18 @@ def _authorize(info: Info) -> None:
         raise PermissionError(permission.message or "Permission denied")  # pragma: no cover
 
 
-def _selected(info: Info) -> set[str]:
-    names: set[str] = set()
-    for field in info.selected_fields:
-        for selection in field.selections:
-            name = getattr(selection, "name", None)
-            if name is not None:
-                names.add(name)
-            # Fragments: look one level in.
-            for inner in getattr(selection, "selections", None) or ():
-                inner_name = getattr(inner, "name", None)
-                if inner_name is not None:
-                    names.add(inner_name)
-    return names
+def _fields(selections: Iterable[Selection]) -> Iterator[SelectedField]:
+    """The fields among ``selections``, looking through fragments (at any depth)."""
+    for selection in selections:
+        if isinstance(selection, SelectedField):
+            yield selection
+        else:
+            yield from _fields(selection.selections)
+
+
+def _selected(info: Info) -> list[SelectedField]:
+    """The fields selected under ``activeUsers``."""
+    return [f for field in info.selected_fields for f in _fields(field.selections)]
 
 
 @strawberry.type
@@ -180,7 +181,14 @@ class ActivityQuery:
     def active_users(self, info: Info, kind: str | None = None) -> ActiveUsers:
         _authorize(info)
         kind = _check(validate_kind, kind)
+        selected = _selected(info)
+        # Out-of-range input fails before the summary query, not after it (SPEC §6).
+        for field in selected:
+            if field.name == "count":
+                days = field.arguments.get("days")
+                # A literal arrives as its source text; GraphQL has checked it is an Int.
+                _check(validate_days, int(days) if isinstance(days, str) else days)
         summary = None
-        if _selected(info) & _SUMMARY_FIELDS:
+        if {field.name for field in selected} & _SUMMARY_FIELDS:
             summary = get_activity_metrics(kind=kind)
         return ActiveUsers(kind=kind, summary=summary)
