@@ -10,7 +10,7 @@ Sunday is quiet), engagement is heavy-tailed (a few daily users, many occasional
 users drift away, and some users only ever log in while others move money.
 
 Running it again does nothing when the demo population exists (``--reset`` rebuilds it).
-The random seed is fixed, so the demo looks the same on every machine.
+The random seed is fixed: on a given day, every machine gets the same population.
 """
 
 from __future__ import annotations
@@ -192,7 +192,6 @@ class Command(BaseCommand):
     def moment(rng: random.Random, day: Any, zone: ZoneInfo, now: datetime) -> datetime:
         """A time of day on ``day``: mostly daytime, never in the future."""
         hour = min(23.99, max(0.0, rng.gauss(14, 4.5)))
+        earlier = timedelta(minutes=rng.randint(1, 120))  # drawn always: same stream each run
         at = datetime.combine(day, datetime.min.time(), zone) + timedelta(hours=hour)
-        if at > now:
-            at = now - timedelta(minutes=rng.randint(1, 120))
-        return at
+        return at if at <= now else now - earlier
