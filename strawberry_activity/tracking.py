@@ -179,6 +179,18 @@ class Tracker:
                     cooldown.publish(key, wall, until=day_end)
                 except Exception as exc:
                     report_failure("reach the cooldown cache", exc)
+            elif claimed and not written and stored is not None:
+                # The claim announced a write at ``wall`` that the database guard refused:
+                # an earlier write (made while the cache was down or empty) holds the
+                # window. Announce that one, or other workers would skip this user until
+                # ``wall + COOLDOWN`` and lose their activity.
+                try:
+                    if min(written_at + self.cooldown_seconds, day_end) > time.time():
+                        cooldown.publish(key, written_at, until=day_end)
+                    else:
+                        cooldown.release(key)
+                except Exception as exc:
+                    report_failure("reach the cooldown cache", exc)
 
         if alias is None:
             committed()

@@ -15,6 +15,7 @@ import shutil
 import socket
 import subprocess
 from collections.abc import Callable, Iterator
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -384,3 +385,29 @@ async def test_async_view_unchanged(
         assert recorded_now is (failure == "cache unreachable")
     # The ORM's thread keeps its own connection: close it, or the test database cannot go.
     await sync_to_async(connections.close_all)()
+
+
+# -- recovery: Redis came back empty ------------------------------------------------------
+
+
+@pytest.mark.django_db(transaction=True)
+def test_gate_after_redis_came_back_empty_follows_the_stored_time(user: User) -> None:
+    """While Redis was down, a worker wrote the user (the database guard held the cooldown);
+    Redis came back empty. The next worker claims the gate, and the guard finds that
+    earlier write: the gate must then announce *that* write's window, not a new one, or
+    every other worker would skip the user for up to a whole cooldown too long (and their
+    last mutation would be lost). Found by the load + fault run (docs/reliability.md)."""
+    from django.core.cache import caches
+
+    from strawberry_activity import touch_last_activity
+    from strawberry_activity.cooldown import Cooldown
+
+    with override_settings(STRAWBERRY_ACTIVITY={"CACHE_ALIAS": "shared", "COOLDOWN": 300}):
+        during_outage = timezone.now() - timedelta(seconds=200)
+        UserActivity.objects.create(user=user, kind="default", last_activity_at=during_outage)
+        stored = UserActivity.objects.get(user=user).last_activity_at
+
+        assert touch_last_activity(user) is False  # the guard: written 200 s ago
+
+        holder = caches["shared"].get(Cooldown.shared_key((user.pk, "default")))
+        assert holder == stored.timestamp()
