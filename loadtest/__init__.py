@@ -1,0 +1,1 @@
+"""The load + fault run: ``.venv/bin/python -m loadtest`` (see docs/reliability.md)."""
