@@ -8,9 +8,9 @@ from datetime import datetime, timedelta
 from io import StringIO
 
 import pytest
-from django.core.management import call_command
+from django.core.management import ManagementUtility, call_command
 from django.core.management.base import CommandError
-from django.db import connection
+from django.db import connection, connections
 from django.test import override_settings
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
@@ -272,6 +272,40 @@ def test_table_output() -> None:
     lines = {line.split()[0]: line.split()[1:] for line in out.splitlines()[1:] if line.strip()}
     assert lines["DAU"] == ["1", "50.00%"]
     assert lines["MAU"] == ["1", "50.00%"]
+
+
+def exit_status(monkeypatch: pytest.MonkeyPatch, *argv: str) -> int:
+    """The process exit status of ``manage.py *argv``, run in-process."""
+    # run_from_argv closes every connection when done: keep the test's transaction open.
+    monkeypatch.setattr(connections, "close_all", lambda: None)
+    try:
+        ManagementUtility(["manage.py", *argv]).execute()
+    except SystemExit as stop:
+        return int(stop.code or 0)
+    return 0
+
+
+def test_exit_status(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    with override_settings(STRAWBERRY_ACTIVITY=WITH_SOURCES):
+        population(timezone.now(), "table")
+        assert exit_status(monkeypatch, "activity_metrics") == 0
+        assert exit_status(monkeypatch, "activity_metrics", "--validate") == 1
+        assert "Validation failed: 4 stale users" in capsys.readouterr().err
+        assert exit_status(monkeypatch, "activity_metrics", "--days", "0") == 2
+        assert exit_status(monkeypatch, "activity_metrics", "--format", "xml") == 2
+        run("backfill_last_activity")
+        assert exit_status(monkeypatch, "activity_metrics", "--validate") == 0
+
+
+def test_validate_needs_the_db_backend() -> None:
+    memory = {**WITH_SOURCES, "BACKEND": "strawberry_activity.backends.memory.MemoryBackend"}
+    with override_settings(STRAWBERRY_ACTIVITY=memory):
+        with pytest.raises(CommandError, match="need the db backend") as failure:
+            run("activity_metrics", "--validate")
+        assert failure.value.returncode == 2
+        # Everything else works with any backend.
+        report = json.loads(run("activity_metrics", "--detailed", "--format", "json")[0])
+        assert report["detailed"]["never_active"] == 0
 
 
 # -- backfill_last_activity ----------------------------------------------------------------
