@@ -8,11 +8,12 @@ async view's resolvers) are seen as well as the test thread's.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import AsyncIterator
 from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
+import pytest_asyncio
 from asgiref.sync import sync_to_async
 from django.db import connections
 from django.db.backends.utils import CursorWrapper
@@ -300,14 +301,12 @@ async def agql(
     return data
 
 
-@pytest.fixture
-def closing_sync_thread() -> Iterator[None]:
+@pytest_asyncio.fixture
+async def closing_sync_thread() -> AsyncIterator[None]:
     """Resolvers ran in asgiref's sync thread: close its connections there afterwards, or
     PostgreSQL cannot drop the test database at the end of the run."""
     yield
-    from asgiref.sync import async_to_sync
-
-    async_to_sync(sync_to_async(connections.close_all))()
+    await sync_to_async(connections.close_all)()
 
 
 @pytest.mark.asyncio
