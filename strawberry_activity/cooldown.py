@@ -92,12 +92,15 @@ class Cooldown:
     # -- tier 2 ------------------------------------------------------------------------
 
     @staticmethod
-    def shared_key(key: tuple[Any, str]) -> str:
-        user_pk, kind = key
-        return f"{_KEY_PREFIX}:{kind}:{user_pk}"
+    def shared_key(key: tuple[Any, ...]) -> str:
+        """The cache key of a window, ``strawberry_activity:<kind>:<user pk>:<day>`` for the
+        tracker's ``(user_pk, kind, day)``: a window never spans two calendar days, whatever
+        the clocks of the workers and of the cache say."""
+        user_pk, kind, *rest = key
+        return ":".join([_KEY_PREFIX, str(kind), str(user_pk), *map(str, rest)])
 
     def claim(
-        self, key: tuple[Any, str], *, now: float, until: float | None = None
+        self, key: tuple[Any, ...], *, now: float, until: float | None = None
     ) -> float | None:
         """Tier 2: atomically claim the window (ending at ``until`` if sooner) in the
         shared cache.
@@ -114,20 +117,20 @@ class Cooldown:
         # Expired between add and get: nobody holds the window any more.
         return float(holder) if holder is not None else None
 
-    def peek(self, key: tuple[Any, str]) -> float | None:
+    def peek(self, key: tuple[Any, ...]) -> float | None:
         """Tier 2 without claiming: when another process wrote in this window, or None."""
         assert self.shared is not None
         holder = self.shared.get(self.shared_key(key))
         return float(holder) if holder is not None else None
 
-    def publish(self, key: tuple[Any, str], written_at: float, until: float | None = None) -> None:
+    def publish(self, key: tuple[Any, ...], written_at: float, until: float | None = None) -> None:
         """Tell other processes about a committed write (when no claim was taken)."""
         assert self.shared is not None
         remaining = self._remaining(written_at, until)
         if remaining > 0:
             self.shared.set(self.shared_key(key), written_at, timeout=remaining)
 
-    def release(self, key: tuple[Any, str]) -> None:
+    def release(self, key: tuple[Any, ...]) -> None:
         """Give a claimed window back after a failed write, so another process may try."""
         assert self.shared is not None
         self.shared.delete(self.shared_key(key))

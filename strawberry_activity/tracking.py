@@ -132,14 +132,15 @@ class Tracker:
         # A window never outlives its calendar day: the first activity of a new day must
         # reach the ledger even if it comes minutes after the last one of the day before.
         day_end = self._day_end(day)
+        gate = (user_pk, kind, day)  # the shared tier's window is per calendar day too
         if shared:
             try:
                 # Inside a transaction, only look: a claim could not be given back if the
                 # transaction rolled back, and would hide this user for a whole window.
                 holder = (
-                    cooldown.peek(key)
+                    cooldown.peek(gate)
                     if in_transaction
-                    else cooldown.claim(key, now=wall, until=day_end)
+                    else cooldown.claim(gate, now=wall, until=day_end)
                 )
                 claimed = not in_transaction and holder is None
                 if holder is not None:
@@ -162,7 +163,7 @@ class Tracker:
             stored = ts if written else self.backend.last_activity(user_pk, kind)
         except Exception as exc:
             if claimed:
-                self._release(key)
+                self._release(gate)
             report_failure("record activity", exc)
             return False
 
@@ -176,7 +177,7 @@ class Tracker:
                     self._days[key] = day
             if shared and not claimed and written:
                 try:
-                    cooldown.publish(key, wall, until=day_end)
+                    cooldown.publish(gate, wall, until=day_end)
                 except Exception as exc:
                     report_failure("reach the cooldown cache", exc)
             elif claimed and not written and stored is not None:
@@ -186,9 +187,9 @@ class Tracker:
                 # ``wall + COOLDOWN`` and lose their activity.
                 try:
                     if min(written_at + self.cooldown_seconds, day_end) > time.time():
-                        cooldown.publish(key, written_at, until=day_end)
+                        cooldown.publish(gate, written_at, until=day_end)
                     else:
-                        cooldown.release(key)
+                        cooldown.release(gate)
                 except Exception as exc:
                     report_failure("reach the cooldown cache", exc)
 
@@ -203,9 +204,9 @@ class Tracker:
         midnight = datetime.combine(day + timedelta(days=1), datetime.min.time(), self.zone)
         return midnight.timestamp()
 
-    def _release(self, key: tuple[Any, str]) -> None:
+    def _release(self, gate: tuple[Any, ...]) -> None:
         try:
-            self.cooldown.release(key)
+            self.cooldown.release(gate)
         except Exception as exc:
             report_failure("reach the cooldown cache", exc)
 

@@ -115,7 +115,8 @@ def test_failed_write_gives_the_claim_back(user: User, monkeypatch: pytest.Monke
 
     monkeypatch.setattr(worker.backend, "write", broken)
     assert worker.touch(user, user.pk, ["default"], timezone.now(), False) is False
-    assert caches["shared"].get(Cooldown.shared_key((user.pk, "default"))) is None
+    gate = Cooldown.shared_key((user.pk, "default", timezone.localdate()))
+    assert caches["shared"].get(gate) is None
     monkeypatch.undo()
     assert tracking.Tracker().touch(user, user.pk, ["default"], timezone.now(), False) is True
 
@@ -127,7 +128,8 @@ def test_rollback_leaves_neither_tier_poisoned(user: User) -> None:
         assert touch_last_activity(user) is True
         transaction.set_rollback(True)
     assert not UserActivity.objects.exists()
-    assert caches["shared"].get(Cooldown.shared_key((user.pk, "default"))) is None
+    gate = Cooldown.shared_key((user.pk, "default", timezone.localdate()))
+    assert caches["shared"].get(gate) is None
     assert touch_last_activity(user) is True
     assert UserActivity.objects.filter(user=user).exists()
 

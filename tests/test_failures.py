@@ -315,7 +315,8 @@ def test_redis_stopped_mid_run(user: User, outage: Outage, private_redis: Privat
 
         # Up: the gate works and holds this user's window.
         client.post("/graphql/", SEND, content_type="application/json")
-        assert caches["private"].get(f"strawberry_activity:default:{user.pk}") is not None
+        gate = f"strawberry_activity:default:{user.pk}:{timezone.localdate()}"
+        assert caches["private"].get(gate) is not None
         UserActivity.objects.all().delete()
         private_redis.stop()  # the pooled connections now point at a dead server
 
@@ -327,7 +328,8 @@ def test_redis_stopped_mid_run(user: User, outage: Outage, private_redis: Privat
         UserActivity.objects.all().delete()
         client.post("/graphql/", SEND, content_type="application/json")
         assert recorded(user)
-        assert caches["private"].get(f"strawberry_activity:default:{user.pk}") is not None
+        gate = f"strawberry_activity:default:{user.pk}:{timezone.localdate()}"
+        assert caches["private"].get(gate) is not None
 
 
 @pytest.mark.postgres
@@ -409,5 +411,6 @@ def test_gate_after_redis_came_back_empty_follows_the_stored_time(user: User) ->
 
         assert touch_last_activity(user) is False  # the guard: written 200 s ago
 
-        holder = caches["shared"].get(Cooldown.shared_key((user.pk, "default")))
+        gate = Cooldown.shared_key((user.pk, "default", timezone.localdate()))
+        holder = caches["shared"].get(gate)
         assert holder == stored.timestamp()
