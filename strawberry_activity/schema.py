@@ -147,6 +147,15 @@ class ActiveUsers:
         return self.summary
 
 
+def _as_date(value: Any) -> Any:
+    if isinstance(value, str):
+        try:
+            return datetime.date.fromisoformat(value)
+        except ValueError:
+            return value  # validate_range says what is wrong with it
+    return value
+
+
 def _authorize(info: Info) -> None:
     permission_class: type[BasePermission] = activity_settings.METRICS_PERMISSION
     permission = permission_class()
@@ -188,6 +197,16 @@ class ActivityQuery:
                 days = field.arguments.get("days")
                 # A literal arrives as its source text; GraphQL has checked it is an Int.
                 _check(validate_days, int(days) if isinstance(days, str) else days)
+            elif field.name == "series":
+                args = field.arguments
+                # GraphQL has checked the types. Literals arrive as text, variables as
+                # Python values (the enum member, a date).
+                metric = args.get("metric")
+                _check(
+                    validate_range,
+                    metric.value if isinstance(metric, Enum) else str(metric).lower(),
+                    *(_as_date(args.get(name)) for name in ("start", "end")),
+                )
         summary = None
         if {field.name for field in selected} & _SUMMARY_FIELDS:
             summary = get_activity_metrics(kind=kind)

@@ -317,3 +317,23 @@ def test_a_cooldown_window_never_hides_a_new_day(
         assert ctx.captured_queries == []  # back in the (same) window, now for the new day
     days = sorted(ActivityDay.objects.values_list("day", flat=True))
     assert days == [date(2026, 11, 9), date(2026, 11, 10)]
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("as_variables", [False, True])
+def test_graphql_bad_series_beside_summary_runs_no_query(staff: User, as_variables: bool) -> None:
+    client = staff_client(staff)
+    if as_variables:
+        query = """query ($s: Date!, $e: Date!) { activeUsers { dau
+                   series(metric: MAU, start: $s, end: $e) { value } } }"""
+        variables = {"s": "2026-02-01", "e": "2026-01-01"}
+    else:
+        query = """{ activeUsers { dau
+                   series(metric: MAU, start: "2026-02-01", end: "2026-01-01") { value } } }"""
+        variables = {}
+    with CaptureQueriesContext(connection) as ctx:
+        result = gql(client, query, variables)
+    assert result["data"] is None
+    assert "before start" in result["errors"][0]["message"]
+    metric_reads = [q for q in ctx.captured_queries if "strawberry_activity" in q["sql"]]
+    assert metric_reads == []
