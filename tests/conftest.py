@@ -27,6 +27,18 @@ def _fresh_tracking() -> Iterator[None]:
     tracking.reset()
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _close_sync_thread_connections(django_db_setup: None) -> Iterator[None]:
+    """Async tests run ORM work in asgiref's one sync thread, whose connection outlives
+    them: close it before pytest-django drops the test database (PostgreSQL refuses to
+    drop a database with a session open)."""
+    yield
+    from asgiref.sync import SyncToAsync
+    from django.db import connections
+
+    SyncToAsync.single_thread_executor.submit(connections.close_all).result()
+
+
 @pytest.fixture
 def user(db: None) -> User:
     return User.objects.create_user("alice", password="pw")
