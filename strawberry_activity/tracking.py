@@ -259,8 +259,21 @@ def _reset_on_settings_change(*, setting: str, **kwargs: Any) -> None:
 
 
 def user_pk(user: Any) -> Any:
-    """The user's primary key, or None for None, anonymous and unsaved users."""
-    if user is None or not getattr(user, "is_authenticated", False):
+    """The user's primary key, or None for None, anonymous and unsaved users.
+
+    Anything that is not a user at all (no ``is_authenticated``) is a programming error:
+    ``TypeError``, rather than activity silently never recorded.
+    """
+    if user is None:
+        return None
+    try:
+        authenticated = user.is_authenticated
+    except AttributeError:
+        raise TypeError(
+            f"user must be a user object (with is_authenticated) or None, "
+            f"not {type(user).__name__}"
+        ) from None
+    if not authenticated:
         return None
     return getattr(user, "pk", None)
 

@@ -16,3 +16,8 @@ def user_from_header(execution_context: Any) -> User | None:
     request = execution_context.context["request"]
     pk = request.headers.get("x-user")
     return User.objects.filter(pk=pk).first() if pk else None
+
+
+def not_a_user(execution_context: Any) -> object:
+    """A broken GET_USER: returns something that is not a user."""
+    return 42

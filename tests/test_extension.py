@@ -324,3 +324,17 @@ def test_backend_is_the_configured_one() -> None:
     from strawberry_activity.backends.db import DatabaseBackend
 
     assert isinstance(get_backend(), DatabaseBackend)
+
+
+def test_a_broken_get_user_is_logged_not_raised(
+    user: User, caplog: pytest.LogCaptureFixture
+) -> None:
+    request = SimpleNamespace(user=user)
+    plain = schema.execute_sync("mutation { sendMoney }", context_value={"request": request})
+    with (
+        override_settings(STRAWBERRY_ACTIVITY={"GET_USER": "tests.hooks.not_a_user"}),
+        caplog.at_level(logging.WARNING, logger="strawberry_activity"),
+    ):
+        result = schema.execute_sync("mutation { sendMoney }", context_value={"request": request})
+    assert (result.data, result.errors) == (plain.data, plain.errors)
+    assert [r.name for r in caplog.records] == ["strawberry_activity"]

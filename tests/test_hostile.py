@@ -148,13 +148,24 @@ def test_deleted_users_store_nothing(bystander: User) -> None:
 
 @pytest.mark.parametrize(
     "not_a_user",
-    [42, "alice", b"alice", {"pk": 1}, object(), SimpleNamespace(pk=1),
-     SimpleNamespace(is_authenticated=False, pk=1), User(username="unsaved")],
-    ids=["int", "str", "bytes", "dict", "object", "no-is_authenticated", "anonymous", "unsaved"],
+    [42, "alice", b"alice", {"pk": 1}, object(), SimpleNamespace(pk=1)],
+    ids=["int", "str", "bytes", "dict", "object", "no-is_authenticated"],
 )  # fmt: skip
-def test_things_that_are_not_users_are_ignored(user: User, not_a_user: Any) -> None:
+def test_things_that_are_not_users_are_refused(user: User, not_a_user: Any) -> None:
     before = snapshot()
-    assert touch_last_activity(not_a_user) is False
+    with pytest.raises(TypeError, match="user must be a user object"):
+        touch_last_activity(not_a_user)
+    assert snapshot() == before
+
+
+@pytest.mark.parametrize(
+    "not_active",
+    [None, SimpleNamespace(is_authenticated=False, pk=1), User(username="unsaved")],
+    ids=["none", "anonymous", "unsaved"],
+)
+def test_users_that_cannot_be_active_are_ignored(user: User, not_active: Any) -> None:
+    before = snapshot()
+    assert touch_last_activity(not_active) is False
     assert snapshot() == before
 
 
