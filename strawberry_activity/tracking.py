@@ -270,8 +270,7 @@ def user_pk(user: Any) -> Any:
         authenticated = user.is_authenticated
     except AttributeError:
         raise TypeError(
-            f"user must be a user object (with is_authenticated) or None, "
-            f"not {type(user).__name__}"
+            f"user must be a user object (with is_authenticated) or None, not {type(user).__name__}"
         ) from None
     if not authenticated:
         return None
