@@ -51,11 +51,12 @@ __all__ = ["ActivityTrackingExtension"]
 _running_loop = asyncio._get_running_loop  # C function: None outside an event loop
 
 
-def _operation_types(names: Iterable[str]) -> frozenset[Any]:
-    """Both enums' members (graphql-core's and Strawberry's) for each name: membership is
-    then one hash lookup whichever the document yields."""
+def _operation_types(names: Iterable[str]) -> tuple[Any, ...]:
+    """Both enums' members (graphql-core's and Strawberry's) for each name, whichever the
+    document yields. A tuple, not a set: ``in`` then compares identities, where a set
+    would hash the member with ``Enum.__hash__``, Python code (~0.2 us per operation)."""
     names = frozenset(names)
-    return frozenset(
+    return tuple(
         member
         for enum in (CoreOperationType, OperationType)
         for member in enum
@@ -115,7 +116,8 @@ class ActivityTrackingExtension(SchemaExtension):
             operation = _selected_operation(definitions, ctx.operation_name)
         if not isinstance(operation, OperationDefinitionNode):
             return
-        if operation.operation not in (self._operations or _tracked(t)):
+        tracked = self._operations or _TRACKED_CACHE.get(t.operations) or _tracked(t)
+        if operation.operation not in tracked:
             return
         result = ctx.result
         # getattr: an incremental (@defer / @stream) result carries no ``errors``.
@@ -142,19 +144,26 @@ class ActivityTrackingExtension(SchemaExtension):
         pk = user.pk
         if pk is None:
             return
-        pending = t.pending(pk, kinds)
-        if not pending:
-            return  # the hot path ends here: in cooldown, no I/O
+        if len(kinds) == 1:
+            # One kind, the common case: check its window directly rather than build the
+            # list ``t.pending`` would (half the cost of this method, ~0.7 us).
+            if t.cooldown.active((pk, kinds[0])):
+                return  # the hot path ends here: in cooldown, no I/O
+            pending = kinds
+        else:
+            pending = t.pending(pk, kinds)
+            if not pending:
+                return
         if _running_loop() is not None:
             self._pending = _deferred_write(user, pk, pending, t)
         else:
             t.touch(user, pk, pending, timezone.now(), False)
 
 
-_TRACKED_CACHE: dict[frozenset[str], frozenset[Any]] = {}
+_TRACKED_CACHE: dict[frozenset[str], tuple[Any, ...]] = {}
 
 
-def _tracked(t: tracking.Tracker) -> frozenset[Any]:
+def _tracked(t: tracking.Tracker) -> tuple[Any, ...]:
     operations = t.operations
     found = _TRACKED_CACHE.get(operations)
     if found is None:
@@ -192,9 +201,12 @@ def _request_of(context: Any) -> Any:
 def _request_user(context: Any) -> Any:
     """The user of the request in ``context``: ``request.user`` (Django views), else the
     ASGI scope's user (Channels)."""
-    request = _request_of(context)
+    # _request_of, inlined: this runs for every tracked operation.
+    request = getattr(context, "request", None)
     if request is None:
-        return None
+        request = context.get("request") if isinstance(context, dict) else None
+        if request is None:
+            return None
     user = getattr(request, "user", None)
     if user is None:
         scope = getattr(request, "scope", None)
