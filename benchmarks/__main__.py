@@ -1,0 +1,106 @@
+"""``python -m benchmarks [--quick] [--keep] [--only NAME ...]``
+
+Creates the benchmark database (``BENCH_DATABASE_URL``), fills it in SQL, runs every
+benchmark, prints one ``NAME ratio=... target=... PASS|FAIL|INFO`` line each (with detail
+lines under it) and drops the database. ``--keep`` keeps it, and reuses a kept database of
+the same sizes on the next run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import sys
+import time
+from collections.abc import Callable
+
+BENCHMARKS = (
+    "hot_path",
+    "query_path",
+    "per_field_vs_per_operation",
+    "metrics",
+    "series",
+    "write_budget",
+    "backfill",  # last: it rewrites the ledger and the user table's activity column
+)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__)
+    parser.add_argument("--quick", action="store_true", help="small sizes, few repeats")
+    parser.add_argument("--keep", action="store_true", help="keep (and reuse) the database")
+    parser.add_argument("--only", nargs="+", choices=BENCHMARKS, help="run only these")
+    args = parser.parse_args(argv)
+
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "benchmarks.settings")
+    import django
+
+    django.setup()
+
+    import graphql
+    import psycopg
+    from django.db import connection
+
+    from benchmarks import data, database, operations, writes
+    from benchmarks.harness import Result
+
+    sizes = data.QUICK if args.quick else data.FULL
+    op_repeats = 60 if args.quick else 600
+    started = time.perf_counter()
+    print(
+        f"# strawberry-activity benchmarks ({'quick' if args.quick else 'full'}): "
+        f"{sizes.label}; Python {platform.python_version()}, Django {django.__version__}, "
+        f"strawberry-graphql {_version('strawberry-graphql')}, "
+        f"graphql-core {graphql.__version__}, psycopg {psycopg.__version__}, "
+        f"{os.cpu_count()} cores",
+        flush=True,
+    )
+    existing = data.database_sizes() if args.keep else None
+    if existing is None or (existing.users, existing.sources) != (sizes.users, sizes.sources):
+        print(f"# generating {sizes.label} in {connection.settings_dict['NAME']}", flush=True)
+        data.create_database()
+        data.generate(sizes)
+    with connection.cursor() as cursor:
+        cursor.execute("SHOW server_version")
+        print(f"# PostgreSQL {cursor.fetchone()[0]}", flush=True)
+
+    runners: dict[str, Callable[[], list[Result]]] = {
+        "hot_path": lambda: operations.hot_path(op_repeats),
+        "query_path": lambda: operations.query_path(op_repeats),
+        "per_field_vs_per_operation": lambda: operations.per_field_vs_per_operation(
+            op_repeats // 4
+        ),
+        "metrics": lambda: database.metrics(sizes),
+        "series": lambda: database.series(sizes),
+        "write_budget": lambda: writes.write_budget(quick=args.quick),
+        "backfill": lambda: database.backfill(sizes),
+    }
+    results: list[Result] = []
+    try:
+        for name in args.only or BENCHMARKS:
+            for result in runners[name]():
+                results.append(result)
+                print(result.line(), flush=True)
+                for detail in result.details:
+                    print(f"    {detail}", flush=True)
+    finally:
+        if not args.keep:
+            data.drop_database()
+    print(f"# {len(results)} results in {time.perf_counter() - started:.0f}s")
+    print()
+    print("| benchmark | ratio | target | verdict | sizes |")
+    print("|---|---|---|---|---|")
+    for r in results:
+        print(f"| {r.name} | {r.ratio:.3f} | {r.target_text} | {r.verdict} | {r.sizes} |")
+    return 1 if any(r.verdict == "FAIL" for r in results) else 0
+
+
+def _version(distribution: str) -> str:
+    from importlib.metadata import version
+
+    return version(distribution)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
