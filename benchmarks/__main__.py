@@ -82,7 +82,7 @@ def main(argv: list[str] | None = None) -> int:
             for result in runners[name]():
                 results.append(result)
                 print(result.line(), flush=True)
-                for detail in result.details:
+                for detail in [f"sizes: {result.sizes}", *result.details]:
                     print(f"    {detail}", flush=True)
     finally:
         if not args.keep:
