@@ -390,11 +390,15 @@ class DatabaseBackend(BaseBackend):
             else:
                 cursor.execute(write_sql, (kind, *latest_params[:-1]))
             updated = cursor.rowcount
+            # ON CONFLICT alone skips the days already there, and rowcount counts only the
+            # rows inserted: the NOT EXISTS of the dry run would be a second probe per row.
+            # Worse, planned against a freshly emptied (analyzed) ledger, that anti-join was
+            # a scan of the ledger per row: 65 s instead of ~4 s for 20k users.
             cursor.execute(
                 f"INSERT INTO {ledger} ({user_col}, {kind_col}, {day_col}) "
-                f"SELECT x.uid, %s, x.d FROM ({new_days}) x WHERE true "
+                f"SELECT x.uid, %s, x.d FROM ({days_sql}) x WHERE true "
                 f"ON CONFLICT ({user_col}, {kind_col}, {day_col}) DO NOTHING",
-                (kind, *days_params, kind),
+                (kind, *days_params),
             )
             return {"users": users, "updated": updated, "days": cursor.rowcount}
 
