@@ -20,7 +20,9 @@ from strawberry_activity.conf import DEFAULTS, SETTING_NAME, activity_settings
 
 __all__ = ["check_settings"]
 
-OPERATION_TYPES = ("query", "mutation", "subscription")
+# Subscriptions are never activity (SPEC §3.2); the extension tracks when an operation's
+# result is ready, which a subscription stream never has.
+OPERATION_TYPES = ("query", "mutation")
 
 
 def _error(name: str, msg: str, number: int, hint: str | None = None) -> Error:
@@ -136,10 +138,12 @@ def _check_operations() -> list[CheckMessage]:
         return [_error("TRACK_OPERATIONS", f"must be a list or tuple, got {value!r}.", 12)]
     unknown = [v for v in value if v not in OPERATION_TYPES]
     if unknown:
+        why = " (subscriptions are never activity)" if "subscription" in unknown else ""
         return [
             _error(
                 "TRACK_OPERATIONS",
-                f"unknown operation types {unknown!r}; use {', '.join(OPERATION_TYPES)}.",
+                f"unsupported operation types {unknown!r}{why}; "
+                f"use {' and/or '.join(OPERATION_TYPES)}.",
                 12,
             )
         ]

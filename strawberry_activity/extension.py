@@ -18,18 +18,23 @@ Usage::
         extensions=[lambda: ActivityTrackingExtension(operations=("mutation",))],
     )
 
-The work happens once, after execution (``on_execute``), never per field. The operation
-type comes from the parsed document and the selected ``operationName``; the user is read
-after execution, so a ``login`` mutation counts for the user who just logged in. Under an
-async view the write is awaited in ``get_results`` (before the response is sent) through the
-async path, so nothing raises ``SynchronousOnlyOperation``. Any failure is logged and
-swallowed: the response is exactly the one without the extension.
+The work happens once per operation, never per field, in ``get_results``: Strawberry
+calls it once for every operation, after execution and before the response is sent, on
+the sync and the async path alike. It is the one hook that costs no context manager per
+operation (a no-op ``on_execute`` alone costs more than all of tracking's hot path), and
+``ctx.result`` tells whether the operation ran: parse and validation failures have none.
+
+The operation type comes from the parsed document and the selected ``operationName``; the
+user is read after execution, so a ``login`` mutation counts for the user who just logged
+in. Under an async view the write is awaited (``get_results`` may return an awaitable
+there) through the async path, so nothing raises ``SynchronousOnlyOperation``. Any failure
+is logged and swallowed: the response is exactly the one without the extension.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Generator, Iterable, Iterator
+from collections.abc import Awaitable, Callable, Generator, Iterable
 from typing import TYPE_CHECKING, Any
 
 from asgiref.sync import sync_to_async
@@ -71,10 +76,8 @@ class ActivityTrackingExtension(SchemaExtension):
     """Records the authenticated user's activity when an operation of a tracked type ran.
 
     ``operations`` overrides ``TRACK_OPERATIONS`` for one schema, e.g.
-    ``lambda: ActivityTrackingExtension(operations=("mutation", "subscription"))``.
+    ``lambda: ActivityTrackingExtension(operations=("mutation", "query"))``.
     """
-
-    _pending: Callable[[], Awaitable[None]] | None = None
 
     def __init__(
         self,
@@ -86,28 +89,25 @@ class ActivityTrackingExtension(SchemaExtension):
         if execution_context is not None:
             self.execution_context = execution_context
 
-    def on_execute(self) -> Iterator[None]:
-        yield
+    def get_results(self) -> dict[str, Any]:
+        """Track the operation that just ran; adds nothing to the response."""
         try:
-            self._record()
+            job = self._record()
         except Exception as exc:
             tracking.report_failure("record activity", exc)
-
-    def get_results(self) -> dict[str, Any]:
-        pending = self._pending
-        if pending is None:
             return {}
-        self._pending = None
-        return _AwaitedResults(pending)
+        return {} if job is None else _AwaitedResults(job)
 
     # -- the per-operation path ---------------------------------------------------------
 
-    def _record(self) -> None:
+    def _record(self) -> Callable[[], Awaitable[None]] | None:
+        """Record now (sync), or return the job an async caller must await. None when
+        there is nothing (more) to do."""
         ctx = self.execution_context
         t = tracking.tracker()
         document = ctx.graphql_document
         if document is None:
-            return
+            return None
         definitions = document.definitions
         if len(definitions) == 1:
             # One operation, the common case: no name lookup needed.
@@ -115,49 +115,48 @@ class ActivityTrackingExtension(SchemaExtension):
         else:
             operation = _selected_operation(definitions, ctx.operation_name)
         if not isinstance(operation, OperationDefinitionNode):
-            return
+            return None
         tracked = self._operations or _TRACKED_CACHE.get(t.operations) or _tracked(t)
         if operation.operation not in tracked:
-            return
+            return None
         result = ctx.result
         # getattr: an incremental (@defer / @stream) result carries no ``errors``.
         if result is None or (not t.track_failed and getattr(result, "errors", None)):
-            return
+            return None
         kinds = _kinds(operation, t.mutation_kinds) if t.mutation_kinds else _DEFAULT_KINDS
 
         user = t.get_user(ctx) if t.get_user is not None else _request_user(ctx.context)
         if user is None:
-            return
+            return None
         if isinstance(user, LazyObject):
             wrapped = user._wrapped
             if wrapped is empty:
                 if _running_loop() is not None:
-                    # Not loaded yet, in an async view: load it the async way, later.
-                    self._pending = _deferred(user, ctx.context, kinds, t)
-                    return
+                    # Not loaded yet, in an async view: load it the async way.
+                    return _deferred(user, ctx.context, kinds, t)
                 user._setup()
                 wrapped = user._wrapped
             user = wrapped
 
         if not user.is_authenticated:
-            return
+            return None
         pk = user.pk
         if pk is None:
-            return
+            return None
         if len(kinds) == 1:
             # One kind, the common case: check its window directly rather than build the
             # list ``t.pending`` would (half the cost of this method, ~0.7 us).
             if t.cooldown.active((pk, kinds[0])):
-                return  # the hot path ends here: in cooldown, no I/O
+                return None  # the hot path ends here: in cooldown, no I/O
             pending = kinds
         else:
             pending = t.pending(pk, kinds)
             if not pending:
-                return
+                return None
         if _running_loop() is not None:
-            self._pending = _deferred_write(user, pk, pending, t)
-        else:
-            t.touch(user, pk, pending, timezone.now(), False)
+            return _deferred_write(user, pk, pending, t)
+        t.touch(user, pk, pending, timezone.now(), False)
+        return None
 
 
 _TRACKED_CACHE: dict[frozenset[str], tuple[Any, ...]] = {}

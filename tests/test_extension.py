@@ -338,3 +338,22 @@ def test_a_broken_get_user_is_logged_not_raised(
         result = schema.execute_sync("mutation { sendMoney }", context_value={"request": request})
     assert (result.data, result.errors) == (plain.data, plain.errors)
     assert [r.name for r in caplog.records] == ["strawberry_activity"]
+
+
+@pytest.mark.asyncio
+@pytest.mark.django_db(transaction=True)
+async def test_async_view_invalid_mutation_is_not_recorded() -> None:
+    user = await User.objects.acreate(username="gina")
+    client = AsyncClient()
+    await client.aforce_login(user)
+    await sync_to_async(forget_activity)()
+    response = await client.post(
+        "/graphql-async/", {"query": "mutation { noSuchField }"}, content_type="application/json"
+    )
+    assert "errors" in response.json()
+    assert not await UserActivity.objects.aexists()
+    # The control: a valid mutation through the same client counts.
+    await client.post(
+        "/graphql-async/", {"query": "mutation { sendMoney }"}, content_type="application/json"
+    )
+    assert await UserActivity.objects.filter(user=user).aexists()
