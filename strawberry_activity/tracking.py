@@ -103,8 +103,11 @@ class Tracker:
         self.mutation_kinds: dict[str, str] = dict(s.MUTATION_KINDS)
         self.zone = ZoneInfo(s.DAY_TIMEZONE)
         self.max_skew = timedelta(seconds=float(s.MAX_CLOCK_SKEW))
-        # The ledger day last recorded per (user, kind): one ledger statement per user-day.
-        self._days: LRUCache[tuple[Any, str], date] = LRUCache(maxsize=int(s.COOLDOWN_MAXSIZE))
+        # Per (user, kind): the ledger day and stored time this process last wrote or read.
+        # One ledger statement per user-day; no timestamp write for a window cut at midnight.
+        self._days: LRUCache[tuple[Any, str], tuple[date, float]] = LRUCache(
+            maxsize=int(s.COOLDOWN_MAXSIZE)
+        )
         self._days_lock = threading.Lock()
 
     # The hot path ------------------------------------------------------------------------
@@ -151,16 +154,31 @@ class Tracker:
                 report_failure("reach the cooldown cache", exc)
                 shared = False
         with self._days_lock:
-            new_day = self._days.get(key) != day
+            seen = self._days.get(key)
+        new_day = seen is None or seen[0] != day
+        # The window was cut at midnight, but the stored time this process last wrote or
+        # read is less than COOLDOWN old: only the new day's ledger row is missing.
+        day_only = (
+            new_day
+            and not force
+            and seen is not None
+            and 0 <= wall - seen[1] < self.cooldown_seconds
+        )
         try:
-            written = self.backend.write(
-                user_pk,
-                kind,
-                ts,
-                older_than=ts if force else ts - timedelta(seconds=self.cooldown_seconds),
-                day=day if new_day else None,
-            )
-            stored = ts if written else self.backend.last_activity(user_pk, kind)
+            stored: datetime | None
+            if day_only:
+                assert seen is not None
+                self.backend.add_day(user_pk, kind, day)
+                written, stored = False, datetime.fromtimestamp(seen[1], tz=ts.tzinfo)
+            else:
+                written = self.backend.write(
+                    user_pk,
+                    kind,
+                    ts,
+                    older_than=ts if force else ts - timedelta(seconds=self.cooldown_seconds),
+                    day=day if new_day else None,
+                )
+                stored = ts if written else self.backend.last_activity(user_pk, kind)
         except Exception as exc:
             if claimed:
                 self._release(gate)
@@ -172,9 +190,8 @@ class Tracker:
             # still earns a window: there is nothing to write before it ends.
             written_at = stored.timestamp() if stored is not None else time.time()
             cooldown.remember(key, written_at, until=day_end)
-            if new_day:
-                with self._days_lock:
-                    self._days[key] = day
+            with self._days_lock:
+                self._days[key] = (day, written_at)
             if shared and not claimed and written:
                 try:
                     cooldown.publish(gate, wall, until=day_end)

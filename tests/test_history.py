@@ -311,6 +311,8 @@ def test_a_cooldown_window_never_hides_a_new_day(
         with CaptureQueriesContext(connection) as ctx:
             touch_last_activity(user)
         assert len(ledger_writes(ctx)) == 1
+        # 23:58 is still within COOLDOWN: only the ledger row is missing, not the time.
+        assert activity_writes(ctx) == []
         clock.at += timedelta(minutes=1)
         with CaptureQueriesContext(connection) as ctx:
             assert touch_last_activity(user) is False

@@ -64,6 +64,11 @@ class BaseBackend(abc.ABC):
         Users that do not exist are ignored. Returns True when the timestamp was written.
         """
 
+    @abc.abstractmethod
+    def add_day(self, user_pk: Any, kind: str, day: date) -> None:
+        """Record ``(user, kind, day)`` in the ledger only (a no-op if present): for the
+        first activity of a day that comes within the cooldown of the day before."""
+
     async def awrite(
         self, user_pk: Any, kind: str, ts: datetime, *, older_than: datetime, day: date | None
     ) -> bool:

@@ -74,6 +74,11 @@ class DatabaseBackend(BaseBackend):
                 self._insert_day(connections[router.db_for_write(ActivityDay)], user_pk, kind, day)
         return written
 
+    def add_day(self, user_pk: Any, kind: str, day: date) -> None:
+        using = router.db_for_write(ActivityDay)
+        with self._isolated(using):
+            self._insert_day(connections[using], user_pk, kind, day)
+
     @contextmanager
     def _isolated(self, using: str) -> Iterator[None]:
         # Inside the caller's transaction, a failing statement must not abort it (PostgreSQL

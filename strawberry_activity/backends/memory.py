@@ -52,6 +52,10 @@ class MemoryBackend(BaseBackend):
                 self.days.add((user_pk, kind, day))
             return written
 
+    def add_day(self, user_pk: Any, kind: str, day: date) -> None:
+        with self._lock:
+            self.days.add((user_pk, kind, day))
+
     def last_activity(self, user_pk: Any, kind: str) -> datetime | None:
         return self.last.get((user_pk, kind))
 
