@@ -38,6 +38,9 @@ class UserActivity(models.Model):
         on_delete=models.CASCADE,
         related_name="strawberry_activities",
         verbose_name=_("user"),
+        # The unique constraint's index starts with user: a second one would only cost
+        # every insert an extra index update.
+        db_index=False,
     )
     kind = models.CharField(_("kind"), max_length=KIND_MAX_LENGTH, default=DEFAULT_KIND)
     last_activity_at = models.DateTimeField(_("last activity"))
@@ -65,6 +68,9 @@ class ActivityDay(models.Model):
         on_delete=models.CASCADE,
         related_name="strawberry_activity_days",
         verbose_name=_("user"),
+        # The unique constraint's index starts with user: a second one would only cost
+        # every insert an extra index update.
+        db_index=False,
     )
     kind = models.CharField(_("kind"), max_length=KIND_MAX_LENGTH, default=DEFAULT_KIND)
     day = models.DateField(_("day"))
