@@ -234,7 +234,7 @@ def test_hot_path_issues_no_query(user: User) -> None:
 async def test_async_view_with_session_records(caplog: pytest.LogCaptureFixture) -> None:
     user = await User.objects.acreate(username="carol")
     client = AsyncClient()
-    await client.aforce_login(user)
+    await sync_to_async(client.force_login)(user)
     await sync_to_async(forget_activity)()
     with caplog.at_level(logging.WARNING, logger="strawberry_activity"):
         response = await client.post(
@@ -267,7 +267,7 @@ async def test_async_view_login_mutation_records() -> None:
 async def test_async_view_query_and_anonymous_do_not_record() -> None:
     user = await User.objects.acreate(username="erin")
     client = AsyncClient()
-    await client.aforce_login(user)
+    await sync_to_async(client.force_login)(user)
     await sync_to_async(forget_activity)()
     await client.post("/graphql-async/", {"query": "{ hello }"}, content_type="application/json")
     await AsyncClient().post(
@@ -345,7 +345,7 @@ def test_a_broken_get_user_is_logged_not_raised(
 async def test_async_view_invalid_mutation_is_not_recorded() -> None:
     user = await User.objects.acreate(username="gina")
     client = AsyncClient()
-    await client.aforce_login(user)
+    await sync_to_async(client.force_login)(user)
     await sync_to_async(forget_activity)()
     response = await client.post(
         "/graphql-async/", {"query": "mutation { noSuchField }"}, content_type="application/json"

@@ -354,9 +354,9 @@ def test_postgresql_connection_killed(user: User, outage: Outage) -> None:
 async def test_async_view_unchanged(
     failure: str, outage: Outage, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    user = await User.objects.acreate_user("alice", password="pw")
+    user = await sync_to_async(User.objects.create_user)("alice", password="pw")
     client = AsyncClient()
-    await client.aforce_login(user)
+    await sync_to_async(client.force_login)(user)
     await UserActivity.objects.all().adelete()  # the login counted
 
     def broken(*args: Any, **kwargs: Any) -> bool:

@@ -316,7 +316,7 @@ async def test_async_staff_gets_the_numbers(sql: list[str]) -> None:
     await sync_to_async(population)()
     staff = await User.objects.acreate(username="admin", is_staff=True)
     client = AsyncClient()
-    await client.aforce_login(staff)
+    await sync_to_async(client.force_login)(staff)
     sql.clear()
     result = await agql(client, SUMMARY)
     assert "errors" not in result
@@ -334,12 +334,14 @@ async def test_async_denied_and_invalid(sql: list[str]) -> None:
     assert_denied(await agql(anonymous, SUMMARY), sql)
 
     someone = AsyncClient()
-    await someone.aforce_login(await User.objects.acreate(username="someone"))
+    await sync_to_async(someone.force_login)(await User.objects.acreate(username="someone"))
     sql.clear()
     assert_denied(await agql(someone, SUMMARY), sql)
 
     staff = AsyncClient()
-    await staff.aforce_login(await User.objects.acreate(username="admin", is_staff=True))
+    await sync_to_async(staff.force_login)(
+        await User.objects.acreate(username="admin", is_staff=True)
+    )
     for days in (0, -5, 100000):
         sql.clear()
         result = await agql(staff, f"query {{ activeUsers {{ dau count(days: {days}) }} }}")

@@ -200,8 +200,10 @@ def test_staff_gets_numbers_through_every_sync_door(staff: User, spy: MetricSpy)
 async def test_async_views(who: str, url: str, spy: MetricSpy) -> None:
     client = AsyncClient()
     if who != "anonymous":
-        user = await User.objects.acreate_user(who, password="pw", is_staff=who == "staff")
-        await client.aforce_login(user)
+        user = await sync_to_async(User.objects.create_user)(
+            who, password="pw", is_staff=who == "staff"
+        )
+        await sync_to_async(client.force_login)(user)
     batch = url.endswith("-batch/")
     body: Any = [body_for(d) for d in DOCUMENTS] if batch else body_for(DOCUMENTS[0])
     response = await client.post(url, json.dumps(body), content_type="application/json")
@@ -325,10 +327,10 @@ def test_batched_mutations_record_only_the_session_user(alice_client: Client, bo
 @pytest.mark.asyncio
 @pytest.mark.django_db(transaction=True)
 async def test_async_forged_header_and_arguments() -> None:
-    alice = await User.objects.acreate_user("alice", password="pw")
-    bob = await User.objects.acreate_user("bob", password="pw")
+    alice = await sync_to_async(User.objects.create_user)("alice", password="pw")
+    bob = await sync_to_async(User.objects.create_user)("bob", password="pw")
     client = AsyncClient()
-    await client.aforce_login(alice)
+    await sync_to_async(client.force_login)(alice)
     await UserActivity.objects.all().adelete()
     tracking.reset()  # the login counted, and its cooldown with it
     response = await client.post(
