@@ -10,5 +10,6 @@ fi
 .venv-django42/bin/python -m pip install --quiet --disable-pip-version-check \
     "django>=4.2,<5.0" -e ".[test]"
 .venv-django42/bin/python -c "import django; print('==> Django', django.get_version())"
-env -u DATABASE_URL -u REDIS_URL .venv-django42/bin/python -m pytest -q -p no:cacheprovider \
+env -u DATABASE_URL -u REDIS_URL STRAWBERRY_ACTIVITY_TEST_STACK=sqlite \
+    .venv-django42/bin/python -m pytest -q -p no:cacheprovider \
     -m "not browser" --deselect tests/test_example_project.py
