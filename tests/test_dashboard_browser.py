@@ -25,10 +25,10 @@ from typing import Any
 
 import pytest
 
+from tests.demo import PROJECT, ROOT, demo_env, demo_manage
+
 pytestmark = pytest.mark.browser
 
-ROOT = Path(__file__).resolve().parent.parent
-PROJECT = ROOT / "example_project"
 CHROMIUM = "/usr/bin/chromium"
 SCREENSHOT = ROOT / "docs" / "img" / "dashboard.png"
 CHROMIUM_ARGS = [
@@ -71,25 +71,8 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
         if os.environ.get("CI"):
             pytest.fail(message)
         pytest.skip(message)
-    env = {
-        **os.environ,
-        "DJANGO_SETTINGS_MODULE": "config.settings",
-        "DEMO_DATABASE": str(tmp_path_factory.mktemp("demo") / "demo.sqlite3"),
-        "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]),
-    }
-
-    def manage(*args: str) -> str:
-        done = subprocess.run(
-            [sys.executable, "manage.py", *args],
-            cwd=PROJECT,
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=180,
-        )
-        assert done.returncode == 0, done.stdout + done.stderr
-        return done.stdout
-
+    env = demo_env(tmp_path_factory.mktemp("demo") / "demo.sqlite3")
+    manage = demo_manage(env)
     manage("migrate", "--noinput")
     manage("seed_demo")  # the full demo population: the screenshot should look real
     manage("ensure_demo_user")

@@ -7,16 +7,12 @@ this suite swaps in a custom user model.
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-ROOT = Path(__file__).resolve().parent.parent
-PROJECT = ROOT / "example_project"
+from tests.demo import demo_env, demo_manage
 
 # Row counts of every table the seed writes, and what the package computes from them.
 SNAPSHOT = """
@@ -54,26 +50,7 @@ print(json.dumps([
 
 @pytest.fixture
 def manage(tmp_path: Path) -> Any:
-    env = {
-        **os.environ,
-        "DJANGO_SETTINGS_MODULE": "config.settings",
-        "DEMO_DATABASE": str(tmp_path / "demo.sqlite3"),
-        "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]),
-    }
-
-    def run(*args: str) -> str:
-        result = subprocess.run(
-            [sys.executable, "manage.py", *args],
-            cwd=PROJECT,
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=120,
-        )
-        assert result.returncode == 0, result.stdout + result.stderr
-        return result.stdout
-
-    return run
+    return demo_manage(demo_env(tmp_path / "demo.sqlite3"), timeout=120)
 
 
 def snapshot(manage: Any) -> dict[str, Any]:
