@@ -123,12 +123,15 @@ class Cooldown:
         holder = self.shared.get(self.shared_key(key))
         return float(holder) if holder is not None else None
 
-    def publish(self, key: tuple[Any, ...], written_at: float, until: float | None = None) -> None:
-        """Tell other processes about a committed write (when no claim was taken)."""
+    def publish(self, key: tuple[Any, ...], written_at: float, until: float | None = None) -> bool:
+        """Tell other processes about a committed write. False (nothing set) when the
+        window it opened has already ended."""
         assert self.shared is not None
         remaining = self._remaining(written_at, until)
-        if remaining > 0:
-            self.shared.set(self.shared_key(key), written_at, timeout=remaining)
+        if remaining <= 0:
+            return False
+        self.shared.set(self.shared_key(key), written_at, timeout=remaining)
+        return True
 
     def release(self, key: tuple[Any, ...]) -> None:
         """Give a claimed window back after a failed write, so another process may try."""

@@ -165,11 +165,12 @@ class Tracker:
             and 0 <= wall - seen[1] < self.cooldown_seconds
         )
         try:
-            stored: datetime | None
+            # The stored time as a wall-clock float, or None when nothing is stored.
+            stored_at: float | None
             if day_only:
                 assert seen is not None
                 self.backend.add_day(user_pk, kind, day)
-                written, stored = False, datetime.fromtimestamp(seen[1], tz=ts.tzinfo)
+                written, stored_at = False, seen[1]
             else:
                 written = self.backend.write(
                     user_pk,
@@ -179,6 +180,7 @@ class Tracker:
                     day=day if new_day else None,
                 )
                 stored = ts if written else self.backend.last_activity(user_pk, kind)
+                stored_at = stored.timestamp() if stored is not None else None
         except Exception as exc:
             if claimed:
                 self._release(gate)
@@ -188,7 +190,7 @@ class Tracker:
         def committed() -> None:
             # A stored time newer than ts (monotonic guard) or none at all (deleted user)
             # still earns a window: there is nothing to write before it ends.
-            written_at = stored.timestamp() if stored is not None else time.time()
+            written_at = stored_at if stored_at is not None else time.time()
             cooldown.remember(key, written_at, until=day_end)
             with self._days_lock:
                 self._days[key] = (day, written_at)
@@ -197,15 +199,13 @@ class Tracker:
                     cooldown.publish(gate, wall, until=day_end)
                 except Exception as exc:
                     report_failure("reach the cooldown cache", exc)
-            elif claimed and not written and stored is not None:
+            elif claimed and not written and stored_at is not None:
                 # The claim announced a write at ``wall`` that the database guard refused:
                 # an earlier write (made while the cache was down or empty) holds the
-                # window. Announce that one, or other workers would skip this user until
-                # ``wall + COOLDOWN`` and lose their activity.
+                # window. Announce that one (or free the gate if its window is over), or
+                # other workers would skip this user until ``wall + COOLDOWN``.
                 try:
-                    if min(written_at + self.cooldown_seconds, day_end) > time.time():
-                        cooldown.publish(gate, written_at, until=day_end)
-                    else:
+                    if not cooldown.publish(gate, stored_at, until=day_end):
                         cooldown.release(gate)
                 except Exception as exc:
                     report_failure("reach the cooldown cache", exc)
