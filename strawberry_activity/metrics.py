@@ -38,6 +38,7 @@ __all__ = [
     "get_activity_metrics",
     "get_activity_series",
     "get_stickiness_series",
+    "percentage",
     "validate_days",
     "validate_range",
 ]
@@ -93,7 +94,8 @@ def get_active_users(
     )
 
 
-def _percentage(part: int, whole: int) -> float:
+def percentage(part: int, whole: int) -> float:
+    """``round(100 * part / whole, 2)``, 0.0 when ``whole`` is 0 (SPEC §2)."""
     return round(100 * part / whole, 2) if whole else 0.0
 
 
@@ -107,9 +109,9 @@ def compute_metrics(now: datetime, kind: str) -> dict[str, Any]:
         "wau": wau,
         "mau": mau,
         "total_users": total,
-        "dau_percentage": _percentage(dau, total),
-        "wau_percentage": _percentage(wau, total),
-        "mau_percentage": _percentage(mau, total),
+        "dau_percentage": percentage(dau, total),
+        "wau_percentage": percentage(wau, total),
+        "mau_percentage": percentage(mau, total),
         "stickiness": round(dau / mau, 4) if mau else 0.0,
         "as_of": now,
     }

@@ -22,7 +22,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from strawberry_activity.backends import get_backend
 from strawberry_activity.conf import activity_settings
-from strawberry_activity.metrics import WINDOWS, get_activity_metrics
+from strawberry_activity.metrics import WINDOWS, get_activity_metrics, percentage
 from strawberry_activity.models import validate_kind
 from strawberry_activity.sources import configured_sources, source_counts, stale_users
 
@@ -54,10 +54,6 @@ METRIC_KEYS = (
 )
 
 SAMPLE_SIZE = 10
-
-
-def _percentage(part: int, whole: int) -> float:
-    return round(100 * part / whole, 2) if whole else 0.0
 
 
 class Command(BaseCommand):
@@ -167,7 +163,7 @@ class Command(BaseCommand):
             "total_users": total,
             "ever_active": ever,
             "never_active": total - ever,
-            "coverage": _percentage(ever, total),
+            "coverage": percentage(ever, total),
         }
 
     def validation(
@@ -175,7 +171,7 @@ class Command(BaseCommand):
     ) -> dict[str, Any]:
         counts = self._counts(kind, {"ever": _EVER})
         total, ever = counts["total_users"], counts["ever"]
-        coverage = _percentage(ever, total)
+        coverage = percentage(ever, total)
         problems = []
         if coverage < min_coverage:
             problems.append(f"coverage {coverage}% is below --min-coverage {min_coverage}%")
@@ -238,7 +234,7 @@ class Command(BaseCommand):
             d = report["detailed"]
             lines += ["", "Active users by window"]
             lines += [
-                f"  {name:<11}  {value:>10,}  {_percentage(value, d['total_users']):>6.2f}%"
+                f"  {name:<11}  {value:>10,}  {percentage(value, d['total_users']):>6.2f}%"
                 for name, value in d["windows"].items()
             ]
             lines += [
