@@ -39,6 +39,7 @@ __all__ = [
     "get_activity_series",
     "get_stickiness_series",
     "percentage",
+    "stickiness",
     "validate_days",
     "validate_range",
 ]
@@ -99,6 +100,11 @@ def percentage(part: int, whole: int) -> float:
     return round(100 * part / whole, 2) if whole else 0.0
 
 
+def stickiness(dau: int, mau: int) -> float:
+    """``round(dau / mau, 4)``, 0.0 when ``mau`` is 0 (SPEC §2)."""
+    return round(dau / mau, 4) if mau else 0.0
+
+
 def compute_metrics(now: datetime, kind: str) -> dict[str, Any]:
     """The metrics at ``now``, always computed (never cached): one SQL query."""
     windows = {name: now - timedelta(days=days) for name, days in WINDOWS.items()}
@@ -112,7 +118,7 @@ def compute_metrics(now: datetime, kind: str) -> dict[str, Any]:
         "dau_percentage": percentage(dau, total),
         "wau_percentage": percentage(wau, total),
         "mau_percentage": percentage(mau, total),
-        "stickiness": round(dau / mau, 4) if mau else 0.0,
+        "stickiness": stickiness(dau, mau),
         "as_of": now,
     }
 
@@ -177,4 +183,4 @@ def get_stickiness_series(
     """
     dau = get_activity_series("dau", start, end, kind=kind)
     mau = get_activity_series("mau", start, end, kind=kind)
-    return [(day, round(d / m, 4) if m else 0.0) for (day, d), (_, m) in zip(dau, mau, strict=True)]
+    return [(day, stickiness(d, m)) for (day, d), (_, m) in zip(dau, mau, strict=True)]
