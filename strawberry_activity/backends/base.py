@@ -13,7 +13,6 @@ from collections.abc import Mapping, Sequence
 from datetime import date, datetime
 from typing import Any
 
-from asgiref.sync import sync_to_async
 from django.contrib.auth import get_user_model
 from django.db.models import Model, QuerySet
 
@@ -68,12 +67,6 @@ class BaseBackend(abc.ABC):
     def add_day(self, user_pk: Any, kind: str, day: date) -> None:
         """Record ``(user, kind, day)`` in the ledger only (a no-op if present): for the
         first activity of a day that comes within the cooldown of the day before."""
-
-    async def awrite(
-        self, user_pk: Any, kind: str, ts: datetime, *, older_than: datetime, day: date | None
-    ) -> bool:
-        """``write`` for async code; the same thread hop Django's async ORM makes."""
-        return await sync_to_async(self.write)(user_pk, kind, ts, older_than=older_than, day=day)
 
     @abc.abstractmethod
     def last_activity(self, user_pk: Any, kind: str) -> datetime | None:
