@@ -66,6 +66,7 @@ def _check_numbers() -> list[CheckMessage]:
         ("MAX_DAYS", 5, lambda v: type(v) is int and v >= 30, "an integer >= 30"),
         ("MAX_CLOCK_SKEW", 6, lambda v: _is_number(v) and v >= 0, "seconds >= 0"),
         ("TRACK_FAILED", 7, lambda v: isinstance(v, bool), "True or False"),
+        ("DB_TIMEOUT", 20, lambda v: v is None or (_is_number(v) and v > 0), "seconds > 0 or None"),
     ]
     for name, number, valid, expected in rules:
         value = activity_settings.raw(name)

@@ -128,7 +128,12 @@ class Tracker:
         cooldown = self.cooldown
         shared = cooldown.shared is not None and not force
         alias = self.backend.transaction_alias(kind)
-        in_transaction = alias is not None and transaction.get_connection(alias).in_atomic_block
+        # Whether the write joins a transaction of the caller's, and whether Django can
+        # tell when that one commits (it cannot under manual transaction management).
+        connection = transaction.get_connection(alias) if alias is not None else None
+        in_atomic = connection is not None and connection.in_atomic_block
+        manual = connection is not None and not in_atomic and not connection.get_autocommit()
+        in_transaction = in_atomic or manual
         claimed = False
         wall = ts.timestamp()
         day = timezone.localdate(ts, self.zone)
@@ -172,14 +177,13 @@ class Tracker:
                 self.backend.add_day(user_pk, kind, day)
                 written, stored_at = False, seen[1]
             else:
-                written = self.backend.write(
+                written, stored = self.backend.write(
                     user_pk,
                     kind,
                     ts,
                     older_than=ts if force else ts - timedelta(seconds=self.cooldown_seconds),
                     day=day if new_day else None,
                 )
-                stored = ts if written else self.backend.last_activity(user_pk, kind)
                 stored_at = stored.timestamp() if stored is not None else None
         except Exception as exc:
             if claimed:
@@ -210,10 +214,12 @@ class Tracker:
                 except Exception as exc:
                     report_failure("reach the cooldown cache", exc)
 
-        if alias is None:
-            committed()
-        else:
+        if in_atomic:
             transaction.on_commit(committed, using=alias)
+        elif not manual:
+            committed()
+        # Under manual transaction management nobody tells when (or whether) the write
+        # commits: nothing is remembered, and the database guard alone holds the cooldown.
         return written
 
     def _day_end(self, day: date) -> float:

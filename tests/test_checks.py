@@ -47,6 +47,7 @@ def test_a_full_valid_configuration() -> None:
                 "DAY_TIMEZONE": "America/Bogota",
                 "MAX_DAYS": 400,
                 "MAX_CLOCK_SKEW": 60,
+                "DB_TIMEOUT": 0.25,
             }
         )
         == []
@@ -66,6 +67,8 @@ BAD = [
     ("MAX_DAYS", 7, "E005", "integer >= 30"),
     ("MAX_CLOCK_SKEW", -5, "E006", "seconds >= 0"),
     ("TRACK_FAILED", "yes", "E007", "True or False"),
+    ("DB_TIMEOUT", 0, "E020", "seconds > 0 or None"),
+    ("DB_TIMEOUT", "100ms", "E020", "seconds > 0 or None"),
     ("BACKEND", "no.such.Backend", "E008", "cannot import"),
     ("BACKEND", "strawberry_activity.conf.ActivitySettings", "E008", "BaseBackend"),
     ("USER_FIELD", "no_such_field", "E009", "has no field"),

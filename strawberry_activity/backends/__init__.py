@@ -8,10 +8,10 @@ from typing import Any
 from django.core.signals import setting_changed
 from django.dispatch import receiver
 
-from strawberry_activity.backends.base import BaseBackend
+from strawberry_activity.backends.base import BaseBackend, Stored
 from strawberry_activity.conf import SETTING_NAME, activity_settings
 
-__all__ = ["BaseBackend", "get_backend"]
+__all__ = ["BaseBackend", "Stored", "get_backend"]
 
 _backend: BaseBackend | None = None
 _lock = threading.Lock()
@@ -24,7 +24,9 @@ def get_backend() -> BaseBackend:
     if current is None:
         with _lock:
             if _backend is None:
-                _backend = activity_settings.BACKEND(user_field=activity_settings.USER_FIELD)
+                _backend = activity_settings.BACKEND(
+                    user_field=activity_settings.USER_FIELD, timeout=activity_settings.DB_TIMEOUT
+                )
             current = _backend
     return current
 

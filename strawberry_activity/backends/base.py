@@ -11,15 +11,24 @@ from __future__ import annotations
 import abc
 from collections.abc import Mapping, Sequence
 from datetime import date, datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 from django.contrib.auth import get_user_model
 from django.db.models import Model, QuerySet
 
-__all__ = ["BaseBackend", "SourceSpec"]
+__all__ = ["BaseBackend", "SourceSpec", "Stored"]
 
 SourceSpec = Mapping[str, str]
 """One entry of ``ACTIVITY_SOURCES``: ``{"model", "user_field", "timestamp_field"}``."""
+
+
+class Stored(NamedTuple):
+    """What a write left behind: whether ``ts`` was stored, and the stored last activity
+    after the statement (the newer one that refused it, or None for a user who does not
+    exist)."""
+
+    written: bool
+    at: datetime | None
 
 
 class BaseBackend(abc.ABC):
@@ -27,13 +36,17 @@ class BaseBackend(abc.ABC):
 
     ``user_field`` names a ``DateTimeField`` on the user model that holds the default kind's
     last activity instead of the backend's own storage (``USER_FIELD``); backends that
-    cannot honour it say so in ``supports_user_field``.
+    cannot honour it say so in ``supports_user_field``. ``timeout`` bounds how long a
+    write may wait on the database (``DB_TIMEOUT``); a write that runs out of it fails.
     """
 
     supports_user_field = False
 
-    def __init__(self, *, user_field: str | None = None) -> None:
+    def __init__(self, *, user_field: str | None = None, timeout: float | None = None) -> None:
         self.user_field = user_field
+        #: Seconds a tracking statement may wait for a lock or run (``DB_TIMEOUT``), or
+        #: None for the database's own limits.
+        self.timeout = timeout
 
     @property
     def user_model(self) -> type[Model]:
@@ -54,13 +67,14 @@ class BaseBackend(abc.ABC):
     @abc.abstractmethod
     def write(
         self, user_pk: Any, kind: str, ts: datetime, *, older_than: datetime, day: date | None
-    ) -> bool:
+    ) -> Stored:
         """Store ``ts`` as the last activity unless the stored one is ``>= older_than``.
 
         This is the database guard of the cooldown and what keeps timestamps monotonic:
         ``older_than`` is ``ts - COOLDOWN`` normally and ``ts`` when forced. When ``day``
         is given, also record ``(user, kind, day)`` in the ledger (a no-op if present).
-        Users that do not exist are ignored. Returns True when the timestamp was written.
+        Users that do not exist are ignored. When the guard refuses ``ts``, the stored time
+        is read in the same isolated unit (inside the caller's transaction, a savepoint).
         """
 
     @abc.abstractmethod

@@ -19,7 +19,7 @@ from django.db.backends.base.base import BaseDatabaseWrapper
 from django.db.models import F, Max, Q, QuerySet
 from django.db.models.functions import TruncDate
 
-from strawberry_activity.backends.base import BaseBackend, SourceSpec
+from strawberry_activity.backends.base import BaseBackend, SourceSpec, Stored
 from strawberry_activity.models import DEFAULT_KIND, ActivityDay, UserActivity
 
 __all__ = ["DatabaseBackend"]
@@ -32,6 +32,26 @@ def _day_number(connection: BaseDatabaseWrapper, column: str) -> str:
     if connection.vendor == "postgresql":
         return f"({column} - DATE '1970-01-01')"
     return f"CAST(julianday({column}) - 2440587.5 AS INTEGER)"
+
+
+def _milliseconds(seconds: float) -> int:
+    return max(1, round(seconds * 1000))
+
+
+def _set_local_timeouts(
+    connection: BaseDatabaseWrapper, lock: int | str, statement: int | str | None = None
+) -> tuple[str, str]:
+    """PostgreSQL's ``lock_timeout`` and ``statement_timeout`` for the rest of the current
+    transaction or savepoint (``SET LOCAL``: a rolled-back savepoint undoes it, a released
+    one hands it to the enclosing transaction). Returns the values they had."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT current_setting('lock_timeout'), current_setting('statement_timeout'),"
+            " set_config('lock_timeout', %s, true), set_config('statement_timeout', %s, true)",
+            (str(lock), str(lock if statement is None else statement)),
+        )
+        lock_was, statement_was, *_ = cursor.fetchone()
+    return lock_was, statement_was
 
 
 def _sql(qs: QuerySet[Any], using: str) -> tuple[str, tuple[Any, ...]]:
@@ -49,46 +69,69 @@ class DatabaseBackend(BaseBackend):
     def _uses_user_field(self, kind: str) -> bool:
         return self.user_field is not None and kind == DEFAULT_KIND
 
-    def transaction_alias(self, kind: str) -> str | None:
+    def transaction_alias(self, kind: str) -> str:
         return router.db_for_write(self.user_model if self._uses_user_field(kind) else UserActivity)
 
     def write(
         self, user_pk: Any, kind: str, ts: datetime, *, older_than: datetime, day: date | None
-    ) -> bool:
-        using = router.db_for_write(
-            self.user_model if self._uses_user_field(kind) else UserActivity
-        )
+    ) -> Stored:
+        using = self.transaction_alias(kind)
         connection = connections[using]
-        with self._isolated(using):
+        with self._isolated(connection):
             if self._uses_user_field(kind):
                 field = str(self.user_field)
-                written = bool(
-                    self.user_model._base_manager.using(using)
-                    .filter(pk=user_pk)
-                    .filter(Q(**{f"{field}__isnull": True}) | Q(**{f"{field}__lt": older_than}))
-                    .update(**{field: ts})
-                )
+                due = Q(**{f"{field}__isnull": True}) | Q(**{f"{field}__lt": older_than})
+                users = self.user_model._base_manager.using(using).filter(pk=user_pk)
+                written = bool(users.filter(due).update(**{field: ts}))
             else:
                 written = self._upsert(connection, user_pk, kind, ts, older_than)
+            stored = ts if written else self.last_activity(user_pk, kind)
             if day is not None:
                 self._insert_day(connections[router.db_for_write(ActivityDay)], user_pk, kind, day)
-        return written
+        return Stored(written, stored)
 
     def add_day(self, user_pk: Any, kind: str, day: date) -> None:
-        using = router.db_for_write(ActivityDay)
-        with self._isolated(using):
-            self._insert_day(connections[using], user_pk, kind, day)
+        connection = connections[router.db_for_write(ActivityDay)]
+        with self._isolated(connection):
+            self._insert_day(connection, user_pk, kind, day)
 
     @contextmanager
-    def _isolated(self, using: str) -> Iterator[None]:
-        # Inside the caller's transaction, a failing statement must not abort it (PostgreSQL
-        # refuses every later statement of an aborted transaction): run in a savepoint.
-        # In autocommit each statement is already its own transaction.
-        if connections[using].in_atomic_block:
-            with transaction.atomic(using=using):
-                yield
-        else:
+    def _isolated(self, connection: BaseDatabaseWrapper) -> Iterator[None]:
+        """One unit of tracking statements that can fail alone and cannot wait long.
+
+        Inside the caller's transaction (``atomic()``, ``ATOMIC_REQUESTS`` or manual
+        transaction management) it is a savepoint: a failing statement must not abort the
+        caller's transaction (PostgreSQL refuses every later statement of an aborted one).
+        In autocommit it is a transaction of its own. Either way ``timeout`` bounds every
+        lock wait and statement in it, and the caller's own limits are restored after.
+        """
+        nested = connection.in_atomic_block or not connection.get_autocommit()
+        if connection.vendor == "sqlite" and nested and not connection.connection.in_transaction:
+            # Manual transaction management before the caller's first statement: SQLite
+            # would make our savepoint the transaction, and its release a COMMIT.
+            with connection.cursor() as cursor:
+                cursor.execute("BEGIN")
+        if self.timeout is not None and connection.vendor == "sqlite":
+            # SQLite waits for a locked database file up to its busy timeout, a setting of
+            # the connection rather than of the transaction.
+            with connection.cursor() as cursor:
+                cursor.execute("PRAGMA busy_timeout")
+                (previous,) = cursor.fetchone()
+                cursor.execute(f"PRAGMA busy_timeout = {_milliseconds(self.timeout)}")
+            try:
+                with transaction.atomic(using=connection.alias):
+                    yield
+            finally:
+                with connection.cursor() as cursor:
+                    cursor.execute(f"PRAGMA busy_timeout = {int(previous)}")
+            return
+        with transaction.atomic(using=connection.alias):
+            restore = None
+            if self.timeout is not None and connection.vendor == "postgresql":
+                restore = _set_local_timeouts(connection, _milliseconds(self.timeout))
             yield
+            if restore is not None and nested:
+                _set_local_timeouts(connection, *restore)
 
     def _user_exists_sql(self, connection: BaseDatabaseWrapper) -> str:
         meta = self.user_model._meta
@@ -139,16 +182,19 @@ class DatabaseBackend(BaseBackend):
             cursor.execute(sql, (pk, kind, connection.ops.adapt_datefield_value(day), pk))
 
     def last_activity(self, user_pk: Any, kind: str) -> datetime | None:
+        # From the database writes go to (not a replica): the guard's own view.
+        using = self.transaction_alias(kind)
         if self._uses_user_field(kind):
-            assert self.user_field is not None
             value: datetime | None = (
-                self.user_model._base_manager.filter(pk=user_pk)
-                .values_list(self.user_field, flat=True)
+                self.user_model._base_manager.using(using)
+                .filter(pk=user_pk)
+                .values_list(str(self.user_field), flat=True)
                 .first()
             )
             return value
         return (
-            UserActivity.objects.filter(user_id=user_pk, kind=kind)
+            UserActivity.objects.using(using)
+            .filter(user_id=user_pk, kind=kind)
             .values_list("last_activity_at", flat=True)
             .first()
         )

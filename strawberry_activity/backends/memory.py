@@ -15,7 +15,7 @@ from zoneinfo import ZoneInfo
 from django.apps import apps
 from django.db.models import QuerySet
 
-from strawberry_activity.backends.base import BaseBackend, SourceSpec
+from strawberry_activity.backends.base import BaseBackend, SourceSpec, Stored
 
 __all__ = ["MemoryBackend"]
 
@@ -26,8 +26,8 @@ class MemoryBackend(BaseBackend):
     >>> STRAWBERRY_ACTIVITY = {"BACKEND": "strawberry_activity.backends.memory.MemoryBackend"}
     """
 
-    def __init__(self, *, user_field: str | None = None) -> None:
-        super().__init__(user_field=user_field)
+    def __init__(self, **options: Any) -> None:
+        super().__init__(**options)
         self._lock = threading.Lock()
         self.last: dict[tuple[Any, str], datetime] = {}
         self.days: set[tuple[Any, str, date]] = set()
@@ -41,16 +41,16 @@ class MemoryBackend(BaseBackend):
 
     def write(
         self, user_pk: Any, kind: str, ts: datetime, *, older_than: datetime, day: date | None
-    ) -> bool:
+    ) -> Stored:
         with self._lock:
             stored = self.last.get((user_pk, kind))
             written = stored is None or stored < older_than
             if written:
-                self.last[(user_pk, kind)] = ts
+                self.last[(user_pk, kind)] = stored = ts
                 self.writes += 1
             if day is not None:
                 self.days.add((user_pk, kind, day))
-            return written
+            return Stored(written, stored)
 
     def add_day(self, user_pk: Any, kind: str, day: date) -> None:
         with self._lock:
