@@ -25,27 +25,40 @@ operation (a no-op ``on_execute`` alone costs more than all of tracking's hot pa
 ``ctx.result`` tells whether the operation ran: parse and validation failures have none.
 
 The operation type comes from the parsed document and the selected ``operationName``; the
-user is read after execution, so a ``login`` mutation counts for the user who just logged
-in. Under an async view the write is awaited (``get_results`` may return an awaitable
-there) through the async path, so nothing raises ``SynchronousOnlyOperation``. Any failure
-is logged and swallowed: the response is exactly the one without the extension.
+user is read after execution (``strawberry_activity.users``), so a ``login`` mutation
+counts for the user who just logged in.
+
+Where there is I/O to do (load a lazy user, call ``GET_USER``, write) while an event loop
+runs in this thread, it cannot run here: Django's ORM refuses the loop's thread. It
+becomes a task on that loop, and ``get_results`` returns an empty dict that is also
+awaitable. Strawberry's async path awaits it (``await_maybe``), so the write is done before
+the response, as on the sync path; when the sync path runs inside a loop (``execute_sync``
+from async code) nobody awaits it, and the task finishes on the loop's next turns. Any
+failure is logged and swallowed: the response is exactly the one without the extension.
+
+Per-operation state is the execution context alone. Strawberry sets it on the instance
+before each operation; an instance shared by every operation (passed as
+``extensions=[ActivityTrackingExtension()]``, deprecated by Strawberry) keeps it in a
+context variable instead, so threads and asyncio tasks never read each other's.
 """
 
 from __future__ import annotations
 
 import asyncio
+import inspect
 from collections.abc import Awaitable, Callable, Generator, Iterable
+from contextvars import ContextVar
 from typing import TYPE_CHECKING, Any
 
-from asgiref.sync import sync_to_async
+from asgiref.sync import async_to_sync, sync_to_async
+from django.core.exceptions import SynchronousOnlyOperation
 from django.utils import timezone
-from django.utils.functional import LazyObject, empty
 from graphql import FieldNode, OperationDefinitionNode
 from graphql import OperationType as CoreOperationType
 from strawberry.extensions import SchemaExtension
 from strawberry.types.graphql import OperationType
 
-from strawberry_activity import tracking
+from strawberry_activity import tracking, users
 from strawberry_activity.models import DEFAULT_KIND
 
 if TYPE_CHECKING:
@@ -53,7 +66,12 @@ if TYPE_CHECKING:
 
 __all__ = ["ActivityTrackingExtension"]
 
-_running_loop = asyncio._get_running_loop  # C function: None outside an event loop
+Job = Callable[[], Awaitable[None]]
+
+#: The operation of a shared instance, per thread and asyncio task.
+_shared_operation: ContextVar[ExecutionContext | None] = ContextVar(
+    "strawberry_activity_operation", default=None
+)
 
 
 def _operation_types(names: Iterable[str]) -> tuple[Any, ...]:
@@ -69,14 +87,15 @@ def _operation_types(names: Iterable[str]) -> tuple[Any, ...]:
     )
 
 
-_DEFAULT_KINDS = [DEFAULT_KIND]
+_DEFAULT_KINDS = (DEFAULT_KIND,)
 
 
 class ActivityTrackingExtension(SchemaExtension):
     """Records the authenticated user's activity when an operation of a tracked type ran.
 
     ``operations`` overrides ``TRACK_OPERATIONS`` for one schema, e.g.
-    ``lambda: ActivityTrackingExtension(operations=("mutation", "query"))``.
+    ``lambda: ActivityTrackingExtension(operations=("mutation", "query"))``; an empty
+    ``operations=()`` tracks nothing.
     """
 
     def __init__(
@@ -86,8 +105,23 @@ class ActivityTrackingExtension(SchemaExtension):
         execution_context: ExecutionContext | None = None,
     ) -> None:
         self._operations = None if operations is None else _operation_types(operations)
+        self._shared = False
+        self._operation: ExecutionContext | None = None
         if execution_context is not None:
             self.execution_context = execution_context
+
+    @property  # type: ignore[override]
+    def execution_context(self) -> ExecutionContext | None:
+        return _shared_operation.get() if self._shared else self._operation
+
+    @execution_context.setter
+    def execution_context(self, value: ExecutionContext) -> None:
+        # An instance the schema itself holds serves every operation at once.
+        if self._shared or self in value.schema.extensions:  # type: ignore[comparison-overlap]
+            self._shared = True
+            _shared_operation.set(value)
+        else:
+            self._operation = value
 
     def get_results(self) -> dict[str, Any]:
         """Track the operation that just ran; adds nothing to the response."""
@@ -96,15 +130,16 @@ class ActivityTrackingExtension(SchemaExtension):
         except Exception as exc:
             tracking.report_failure("record activity", exc)
             return {}
-        return {} if job is None else _AwaitedResults(job)
+        return {} if job is None else _Scheduled(job)
 
     # -- the per-operation path ---------------------------------------------------------
 
-    def _record(self) -> Callable[[], Awaitable[None]] | None:
-        """Record now (sync), or return the job an async caller must await. None when
-        there is nothing (more) to do."""
+    def _record(self) -> Job | None:
+        """Record now, or return the job to run on the event loop. None when there is
+        nothing (more) to do."""
         ctx = self.execution_context
-        t = tracking.tracker()
+        if ctx is None:
+            return None
         document = ctx.graphql_document
         if document is None:
             return None
@@ -116,7 +151,10 @@ class ActivityTrackingExtension(SchemaExtension):
             operation = _selected_operation(definitions, ctx.operation_name)
         if not isinstance(operation, OperationDefinitionNode):
             return None
-        tracked = self._operations or _TRACKED_CACHE.get(t.operations) or _tracked(t)
+        t = tracking.tracker()
+        tracked = self._operations
+        if tracked is None:
+            tracked = _TRACKED_CACHE.get(t.operations) or _tracked(t)
         if operation.operation not in tracked:
             return None
         result = ctx.result
@@ -125,38 +163,14 @@ class ActivityTrackingExtension(SchemaExtension):
             return None
         kinds = _kinds(operation, t.mutation_kinds) if t.mutation_kinds else _DEFAULT_KINDS
 
-        user = t.get_user(ctx) if t.get_user is not None else _request_user(ctx.context)
+        if t.get_user is not None:
+            return _custom_user(t, ctx, kinds)
+        user = users.find(ctx.context)
         if user is None:
             return None
-        if isinstance(user, LazyObject):
-            wrapped = user._wrapped
-            if wrapped is empty:
-                if _running_loop() is not None:
-                    # Not loaded yet, in an async view: load it the async way.
-                    return _deferred(user, ctx.context, kinds, t)
-                user._setup()
-                wrapped = user._wrapped
-            user = wrapped
-
-        if not user.is_authenticated:
-            return None
-        pk = user.pk
-        if pk is None:
-            return None
-        if len(kinds) == 1:
-            # One kind, the common case: check its window directly rather than build the
-            # list ``t.pending`` would (half the cost of this method, ~0.7 us).
-            if t.cooldown.active((pk, kinds[0])):
-                return None  # the hot path ends here: in cooldown, no I/O
-            pending = kinds
-        else:
-            pending = t.pending(pk, kinds)
-            if not pending:
-                return None
-        if _running_loop() is not None:
-            return _deferred_write(user, pk, pending, t)
-        t.touch(user, pk, pending, timezone.now(), False)
-        return None
+        if users.unloaded(user):
+            return _lazy_user(t, user, users.request_of(ctx.context), kinds)
+        return _write(t, user, kinds)
 
 
 _TRACKED_CACHE: dict[frozenset[str], tuple[Any, ...]] = {}
@@ -180,89 +194,159 @@ def _selected_operation(definitions: Any, name: str | None) -> Any:
     return None
 
 
-def _kinds(operation: OperationDefinitionNode, mutation_kinds: dict[str, str]) -> list[str]:
+def _kinds(operation: OperationDefinitionNode, mutation_kinds: dict[str, str]) -> tuple[str, ...]:
     kinds = [DEFAULT_KIND]
     for selection in operation.selection_set.selections:
         if isinstance(selection, FieldNode):
             kind = mutation_kinds.get(selection.name.value)
             if kind is not None and kind not in kinds:
                 kinds.append(kind)
-    return kinds
+    return tuple(kinds)
 
 
-def _request_of(context: Any) -> Any:
-    request = getattr(context, "request", None)
-    if request is None and isinstance(context, dict):
-        request = context.get("request")
-    return request
+def _in_event_loop() -> bool:
+    """Whether this thread runs an event loop, where Django refuses synchronous I/O."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return False
+    return True
 
 
-def _request_user(context: Any) -> Any:
-    """The user of the request in ``context``: ``request.user`` (Django views), else the
-    ASGI scope's user (Channels)."""
-    # _request_of, inlined: this runs for every tracked operation.
-    request = getattr(context, "request", None)
-    if request is None:
-        request = context.get("request") if isinstance(context, dict) else None
-        if request is None:
-            return None
-    user = getattr(request, "user", None)
-    if user is None:
-        scope = getattr(request, "scope", None)
-        if scope is None:
-            scope = getattr(getattr(request, "consumer", None), "scope", None)
-        if isinstance(scope, dict):
-            user = scope.get("user")
-    return user
+# -- from a loaded user to the write ---------------------------------------------------------
 
 
-def _deferred(
-    user: LazyObject[Any], context: Any, kinds: list[str], t: tracking.Tracker
-) -> Callable[[], Awaitable[None]]:
-    async def load_and_write() -> None:
-        request = _request_of(context)
-        auser = getattr(request, "auser", None)
-        if auser is not None and getattr(request, "user", None) is user:
-            loaded = await auser()  # Django >= 5.0
-        else:
-            await sync_to_async(user._setup)()
-            loaded = user._wrapped
-        pk = tracking.user_pk(loaded)
-        if pk is not None:
-            pending = t.pending(pk, kinds)
-            if pending:
-                await _deferred_write(loaded, pk, pending, t)()
-
-    return load_and_write
+def _pending(t: tracking.Tracker, pk: Any, kinds: tuple[str, ...]) -> list[str] | None:
+    """The kinds to write for ``pk``; None when the cooldown covers them all. No I/O."""
+    if len(kinds) == 1:
+        # One kind, the common case: check its window directly rather than build a list.
+        return None if t.cooldown.active((pk, kinds[0])) else list(kinds)
+    return t.pending(pk, kinds) or None
 
 
-def _deferred_write(
-    user: Any, pk: Any, kinds: list[str], t: tracking.Tracker
-) -> Callable[[], Awaitable[None]]:
-    async def write() -> None:
-        await sync_to_async(t.touch)(user, pk, kinds, timezone.now(), False)
+def _write(t: tracking.Tracker, user: Any, kinds: tuple[str, ...]) -> Job | None:
+    """Write for a loaded user: now, or as a job when an event loop runs here."""
+    if not user.is_authenticated:
+        return None
+    pk = user.pk
+    if pk is None:
+        return None
+    pending = _pending(t, pk, kinds)
+    if pending is None:
+        return None  # the hot path ends here: in cooldown, no I/O
+    now = timezone.now()
+    if _in_event_loop():
 
-    return write
+        async def write() -> None:
+            await sync_to_async(t.touch)(user, pk, pending, now, False)
+
+        return write
+    t.touch(user, pk, pending, now, False)
+    return None
 
 
-class _AwaitedResults(dict[str, Any]):
-    """An empty ``get_results`` dict that finishes the write when awaited.
+async def _awrite(t: tracking.Tracker, user: Any, kinds: tuple[str, ...]) -> None:
+    """``_write`` for a user that may still be an awaitable or a lazy object."""
+    if inspect.isawaitable(user):
+        user = await user
+    if users.unloaded(user):
+        await sync_to_async(user._setup)()  # off the loop: loading may query
+    user = users.loaded(user)
+    if user is not None:
+        job = _write(t, user, kinds)
+        if job is not None:
+            await job()
+
+
+# -- lazy users: the session tells who, the user row only when there is a write ------------
+
+
+def _lazy_user(t: tracking.Tracker, user: Any, request: Any, kinds: tuple[str, ...]) -> Job | None:
+    session = users.session_of(request)
+    if _in_event_loop():
+
+        async def load_and_write() -> None:
+            if session is not None:
+                pk = await users.asession_user_pk(session)
+                if pk is None or _pending(t, pk, kinds) is None:
+                    return
+            auser = getattr(request, "auser", None)
+            if auser is not None and getattr(request, "user", None) is user:
+                loaded = await auser()  # verifies the session, as request.user would
+            else:
+                await sync_to_async(user._setup)()
+                loaded = user._wrapped
+            await _awrite(t, loaded, kinds)
+
+        return load_and_write
+    if session is not None:
+        pk = users.session_user_pk(session)
+        if pk is None or _pending(t, pk, kinds) is None:
+            return None  # anonymous, or in cooldown: the user row is never read
+    user._setup()
+    return _write(t, user._wrapped, kinds)
+
+
+# -- GET_USER: a plain function or an ``async def``, under sync and async views -------------
+
+
+def _custom_user(t: tracking.Tracker, ctx: ExecutionContext, kinds: tuple[str, ...]) -> Job | None:
+    get_user = t.get_user
+    assert get_user is not None
+    if _in_event_loop():
+        if t.get_user_is_async:
+            return lambda: _awrite(t, get_user(ctx), kinds)
+        try:
+            user = get_user(ctx)
+        except SynchronousOnlyOperation:
+            # It queries the ORM: run it again where Django allows that.
+            return lambda: _awrite(t, sync_to_async(get_user)(ctx), kinds)
+        if users.unloaded(user):
+            return lambda: _awrite(t, user, kinds)
+    else:
+        user = async_to_sync(get_user)(ctx) if t.get_user_is_async else get_user(ctx)
+        if users.unloaded(user):
+            user._setup()
+    user = users.loaded(user)
+    return None if user is None else _write(t, user, kinds)
+
+
+# -- jobs on the event loop ------------------------------------------------------------------
+
+#: Jobs under way: the loop holds tasks weakly, and a job must not vanish half-way.
+_running: set[asyncio.Task[None]] = set()
+
+
+async def _guarded(job: Job) -> None:
+    try:
+        await job()
+    except asyncio.CancelledError as exc:
+        # The loop is closing (the end of ``asyncio.run``) before the write was made.
+        tracking.report_failure("record activity", exc)
+        raise
+    except Exception as exc:
+        tracking.report_failure("record activity", exc)
+
+
+class _Scheduled(dict[str, Any]):
+    """An empty ``get_results`` dict whose job already runs as a task on the loop.
 
     Strawberry awaits ``get_results()`` on the async path (``await_maybe``) and merges it
     as a dict on the sync path. Being both, it adds nothing to the response either way and
     can never make the sync path fail.
     """
 
-    def __init__(self, job: Callable[[], Awaitable[None]]) -> None:
+    def __init__(self, job: Job) -> None:
         super().__init__()
-        self._job = job
+        task = asyncio.get_running_loop().create_task(_guarded(job))
+        _running.add(task)
+        task.add_done_callback(_running.discard)
+        self._task = task
 
     def __await__(self) -> Generator[Any, None, dict[str, Any]]:
-        return self._run().__await__()
+        return self._finished().__await__()
 
-    async def _run(self) -> dict[str, Any]:
-        try:
-            await self._job()
-        except Exception as exc:
-            tracking.report_failure("record activity", exc)
+    async def _finished(self) -> dict[str, Any]:
+        # Shielded: a client that goes away does not cancel a write half-way.
+        await asyncio.shield(self._task)
         return {}

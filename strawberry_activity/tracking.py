@@ -26,7 +26,7 @@ from datetime import date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from asgiref.sync import sync_to_async
+from asgiref.sync import iscoroutinefunction, sync_to_async
 from cachetools import LRUCache
 from django.conf import settings
 from django.core.cache import caches
@@ -34,6 +34,7 @@ from django.core.signals import setting_changed
 from django.db import transaction
 from django.dispatch import receiver
 from django.utils import timezone
+from strawberry.utils.str_converters import to_camel_case
 
 from strawberry_activity.backends import BaseBackend, get_backend
 from strawberry_activity.conf import activity_settings
@@ -100,7 +101,12 @@ class Tracker:
         self.track_failed = bool(s.TRACK_FAILED)
         self.exclude: Callable[[Any], bool] | None = s.EXCLUDE
         self.get_user: Callable[[Any], Any] | None = s.GET_USER
-        self.mutation_kinds: dict[str, str] = dict(s.MUTATION_KINDS)
+        self.get_user_is_async = iscoroutinefunction(s.GET_USER)
+        # By the GraphQL name (what a document holds) whether written so or in Python.
+        self.mutation_kinds: dict[str, str] = {
+            **{to_camel_case(name): kind for name, kind in s.MUTATION_KINDS.items()},
+            **s.MUTATION_KINDS,
+        }
         self.zone = ZoneInfo(s.DAY_TIMEZONE)
         self.max_skew = timedelta(seconds=float(s.MAX_CLOCK_SKEW))
         # Per (user, kind): the ledger day and stored time this process last wrote or read.

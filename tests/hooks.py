@@ -21,3 +21,10 @@ def user_from_header(execution_context: Any) -> User | None:
 def not_a_user(execution_context: Any) -> object:
     """A broken GET_USER: returns something that is not a user."""
     return 42
+
+
+async def auser_from_header(execution_context: Any) -> User | None:
+    """GET_USER as an ``async def``: the same look-up through the async ORM."""
+    request = execution_context.context["request"]
+    pk = request.headers.get("x-user")
+    return await User.objects.filter(pk=pk).afirst() if pk else None

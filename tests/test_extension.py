@@ -2,22 +2,26 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import threading
 from types import SimpleNamespace
 
 import pytest
+import strawberry
 from asgiref.sync import sync_to_async
 from django.db import connection, transaction
 from django.test import AsyncClient, Client, override_settings
 from django.test.utils import CaptureQueriesContext
 from django.utils.functional import SimpleLazyObject
 
-from strawberry_activity import tracking
+from strawberry_activity import ActivityTrackingExtension, tracking
 from strawberry_activity.backends import get_backend
 from strawberry_activity.models import ActivityDay, UserActivity
+from strawberry_activity.testing import memory_activity
 from tests.conftest import activity_writes, gql
 from tests.testapp.models import User
-from tests.testapp.schema import schema
+from tests.testapp.schema import build, schema
 
 pytestmark = pytest.mark.django_db
 
@@ -357,3 +361,138 @@ async def test_async_view_invalid_mutation_is_not_recorded() -> None:
         "/graphql-async/", {"query": "mutation { sendMoney }"}, content_type="application/json"
     )
     assert await UserActivity.objects.filter(user=user).aexists()
+
+
+# -- one schema, many operations at once (SPEC §4.8) ---------------------------------------
+
+
+class _Person:
+    """A user object as the extension sees one: authenticated, with a primary key."""
+
+    is_authenticated = True
+
+    def __init__(self, pk: int) -> None:
+        self.pk = pk
+
+
+@strawberry.type
+class _AsyncMutation:
+    @strawberry.mutation
+    async def pause(self) -> bool:
+        await asyncio.sleep(0)  # lets the other operations' tasks run in between
+        return True
+
+
+@strawberry.type
+class _AsyncQuery:
+    @strawberry.field
+    async def hello(self) -> str:
+        await asyncio.sleep(0)
+        return "world"
+
+
+SHARED_INSTANCE = ActivityTrackingExtension()  # deprecated by Strawberry, still seen in the wild
+
+
+@pytest.mark.parametrize(
+    "extension",
+    [ActivityTrackingExtension, SHARED_INSTANCE],
+    ids=["class", "shared-instance"],
+)
+def test_threads_mixing_mutations_and_queries_record_every_mutation(extension: object) -> None:
+    """300 mutations by 300 users in 12 threads, each between queries by other users, on
+    one schema: every mutation's user is recorded, no query's user is."""
+    shared = build(extension)
+    mutators = [_Person(pk) for pk in range(1, 301)]
+    readers = [_Person(pk) for pk in range(1001, 1301)]
+    barrier = threading.Barrier(12)
+    errors: list[BaseException] = []
+
+    def run(offset: int) -> None:
+        try:
+            barrier.wait(timeout=30)
+            for i in range(offset, 300, 12):
+                for person, document in ((readers[i], "{ hello }"), (mutators[i], MUTATION)):
+                    result = shared.execute_sync(
+                        document, context_value={"request": SimpleNamespace(user=person)}
+                    )
+                    assert result.errors is None, result.errors
+        except BaseException as exc:
+            errors.append(exc)
+
+    with memory_activity() as backend:
+        threads = [threading.Thread(target=run, args=(n,)) for n in range(12)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=60)
+        recorded_pks = {pk for pk, _kind in backend.last}
+    assert errors == []
+    assert recorded_pks == {person.pk for person in mutators}
+
+
+MUTATION = "mutation { sendMoney }"
+
+
+@pytest.mark.parametrize(
+    "extension",
+    [ActivityTrackingExtension, SHARED_INSTANCE],
+    ids=["class", "shared-instance"],
+)
+@pytest.mark.asyncio
+async def test_asyncio_tasks_mixing_mutations_and_queries_record_every_mutation(
+    extension: object,
+) -> None:
+    shared = strawberry.Schema(
+        query=_AsyncQuery,
+        mutation=_AsyncMutation,
+        extensions=[extension],  # type: ignore[list-item]
+    )
+    mutators = [_Person(pk) for pk in range(1, 301)]
+    readers = [_Person(pk) for pk in range(1001, 1301)]
+
+    async def run(person: _Person, document: str) -> None:
+        result = await shared.execute(
+            document, context_value={"request": SimpleNamespace(user=person)}
+        )
+        assert result.errors is None, result.errors
+
+    with memory_activity() as backend:
+        await asyncio.gather(
+            *(run(r, "{ hello }") for r in readers),
+            *(run(m, "mutation { pause }") for m in mutators),
+        )
+        recorded_pks = {pk for pk, _kind in backend.last}
+    assert recorded_pks == {person.pk for person in mutators}
+
+
+# -- the factory form and execute_sync in a running loop ----------------------------------
+
+
+def test_factory_with_no_operations_tracks_nothing(user: User) -> None:
+    nothing = build(lambda: ActivityTrackingExtension(operations=()))
+    result = nothing.execute_sync(MUTATION, context_value={"request": SimpleNamespace(user=user)})
+    assert result.errors is None
+    assert not recorded(user)
+
+
+@pytest.mark.asyncio
+@pytest.mark.django_db(transaction=True)
+async def test_execute_sync_inside_a_running_event_loop_records(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """An async test, a notebook or an async task calling a sync schema: the write cannot
+    run on the event loop's thread, and must not be dropped either."""
+    user = await User.objects.acreate(username="hal")
+    with caplog.at_level(logging.WARNING, logger="strawberry_activity"):
+        result = schema.execute_sync(
+            MUTATION, context_value={"request": SimpleNamespace(user=user)}
+        )
+        assert result.errors is None
+        assert result.data == {"sendMoney": 1}
+        for _ in range(200):  # the write finishes on the loop's next turns
+            if await UserActivity.objects.filter(user=user).aexists():
+                break
+            await asyncio.sleep(0.01)
+    assert await UserActivity.objects.filter(user=user).aexists()
+    assert caplog.records == []
