@@ -53,6 +53,7 @@ from typing import TYPE_CHECKING, Any
 from asgiref.sync import async_to_sync, sync_to_async
 from django.core.exceptions import SynchronousOnlyOperation
 from django.utils import timezone
+from django.utils.functional import LazyObject
 from graphql import FieldNode, OperationDefinitionNode
 from graphql import OperationType as CoreOperationType
 from strawberry.extensions import SchemaExtension
@@ -67,11 +68,6 @@ if TYPE_CHECKING:
 __all__ = ["ActivityTrackingExtension"]
 
 Job = Callable[[], Awaitable[None]]
-
-#: The operation of a shared instance, per thread and asyncio task.
-_shared_operation: ContextVar[ExecutionContext | None] = ContextVar(
-    "strawberry_activity_operation", default=None
-)
 
 
 def _operation_types(names: Iterable[str]) -> tuple[Any, ...]:
@@ -98,30 +94,39 @@ class ActivityTrackingExtension(SchemaExtension):
     ``operations=()`` tracks nothing.
     """
 
+    _operations: tuple[Any, ...] | None = None
+    # The operation Strawberry set on this instance; once a second one is set (the
+    # instance serves every operation), a context variable of the instance's own.
+    _operation: ExecutionContext | None = None
+    _shared: ContextVar[ExecutionContext] | None = None
+
     def __init__(
         self,
         *,
         operations: Iterable[str] | None = None,
         execution_context: ExecutionContext | None = None,
     ) -> None:
-        self._operations = None if operations is None else _operation_types(operations)
-        self._shared = False
-        self._operation: ExecutionContext | None = None
+        if operations is not None:
+            self._operations = _operation_types(operations)
         if execution_context is not None:
             self.execution_context = execution_context
 
     @property  # type: ignore[override]
     def execution_context(self) -> ExecutionContext | None:
-        return _shared_operation.get() if self._shared else self._operation
+        shared = self._shared
+        if shared is None:
+            return self._operation
+        # The first operation ran before the instance knew it was shared: its own.
+        return shared.get(self._operation)
 
     @execution_context.setter
     def execution_context(self, value: ExecutionContext) -> None:
-        # An instance the schema itself holds serves every operation at once.
-        if self._shared or self in value.schema.extensions:  # type: ignore[comparison-overlap]
-            self._shared = True
-            _shared_operation.set(value)
-        else:
+        if self._operation is None:
             self._operation = value
+            return
+        if self._shared is None:
+            self._shared = ContextVar(f"strawberry_activity_operation_{id(self)}")
+        self._shared.set(value)
 
     def get_results(self) -> dict[str, Any]:
         """Track the operation that just ran; adds nothing to the response."""
@@ -137,7 +142,7 @@ class ActivityTrackingExtension(SchemaExtension):
     def _record(self) -> Job | None:
         """Record now, or return the job to run on the event loop. None when there is
         nothing (more) to do."""
-        ctx = self.execution_context
+        ctx = self._operation if self._shared is None else self.execution_context
         if ctx is None:
             return None
         document = ctx.graphql_document
@@ -168,7 +173,7 @@ class ActivityTrackingExtension(SchemaExtension):
         user = users.find(ctx.context)
         if user is None:
             return None
-        if users.unloaded(user):
+        if isinstance(user, LazyObject):  # not loaded yet: ``find`` unwraps loaded ones
             return _lazy_user(t, user, users.request_of(ctx.context), kinds)
         return _write(t, user, kinds)
 
@@ -231,9 +236,15 @@ def _write(t: tracking.Tracker, user: Any, kinds: tuple[str, ...]) -> Job | None
     pk = user.pk
     if pk is None:
         return None
-    pending = _pending(t, pk, kinds)
-    if pending is None:
-        return None  # the hot path ends here: in cooldown, no I/O
+    if len(kinds) == 1:
+        # One kind, the common case: check its window directly rather than build a list.
+        if t.cooldown.active((pk, kinds[0])):
+            return None  # the hot path ends here: in cooldown, no I/O
+        pending = list(kinds)
+    else:
+        pending = t.pending(pk, kinds)
+        if not pending:
+            return None
     now = timezone.now()
     if _in_event_loop():
 

@@ -45,9 +45,11 @@ def request_of(context: Any) -> Any:
 def find(context: Any) -> Any:
     """The operation's user as far as it is known without I/O: a user object, a lazy one
     not loaded yet (see ``unloaded``), or None when the request carries no credential."""
-    request = request_of(context)
+    request = getattr(context, "request", None)  # ``request_of``, inlined
     if request is None:
-        return None
+        request = context.get("request") if isinstance(context, dict) else None
+        if request is None:
+            return None
     user_or_error = getattr(request, "UserOrError", None)  # gqlauth, plain schema
     if user_or_error is not None:
         token_user = loaded(getattr(user_or_error, "user", None))
@@ -60,9 +62,12 @@ def find(context: Any) -> Any:
         if scope is None:
             scope = getattr(getattr(request, "consumer", None), "scope", None)
         return loaded(scope.get("user")) if isinstance(scope, dict) else None
-    user = loaded(user)
-    if unloaded(user) and not _has_credential(request):
-        return None
+    if isinstance(user, LazyObject):  # ``loaded``, inlined: this runs for every mutation
+        wrapped = user._wrapped
+        if wrapped is not empty:
+            return wrapped
+        if not _has_credential(request):
+            return None
     return user
 
 
