@@ -4,7 +4,8 @@
   ``JwtSchema`` and the JWT extensions that set it during execution;
 - ``request.UserOrError.user``: gqlauth's ``django_jwt_middleware`` in front of a plain
   ``strawberry.Schema`` (``request.user`` is then the session's, often anonymous);
-- ``scope["user"]``: Django Channels (``AuthMiddlewareStack``), HTTP and WebSocket.
+- ``scope["user"]``: Django Channels (``AuthMiddlewareStack``), HTTP and WebSocket, and
+  ``scope["UserOrError"].user`` behind gqlauth's ``channels_jwt_middleware``.
 
 Finding costs nothing for a request without a credential: Django's user is a lazy object
 that only loads (session, then user row) when read, and a request with no session cookie
@@ -50,18 +51,16 @@ def find(context: Any) -> Any:
         request = context.get("request") if isinstance(context, dict) else None
         if request is None:
             return None
-    user_or_error = getattr(request, "UserOrError", None)  # gqlauth, plain schema
-    if user_or_error is not None:
-        token_user = loaded(getattr(user_or_error, "user", None))
-        if token_user is not None and token_user.is_authenticated:
-            return token_user
+    token_user = _token_user(getattr(request, "UserOrError", None))
+    if token_user is not None:
+        return token_user
     user = getattr(request, "user", None)
     if user is None:
         # Channels: the consumer's scope (strawberry's ChannelsRequest, or the scope itself).
         scope = getattr(request, "scope", None)
         if scope is None:
             scope = getattr(getattr(request, "consumer", None), "scope", None)
-        return loaded(scope.get("user")) if isinstance(scope, dict) else None
+        return _scope_user(scope) if isinstance(scope, dict) else None
     if isinstance(user, LazyObject):  # ``loaded``, inlined: this runs for every mutation
         wrapped = user._wrapped
         if wrapped is not empty:
@@ -69,6 +68,19 @@ def find(context: Any) -> Any:
         if not _has_credential(request):
             return None
     return user
+
+
+def _token_user(user_or_error: Any) -> Any:
+    """The authenticated user of gqlauth's ``UserOrError`` (``.user``, ``.error``), or None."""
+    if user_or_error is None:
+        return None
+    user = loaded(getattr(user_or_error, "user", None))
+    return user if user is not None and user.is_authenticated else None
+
+
+def _scope_user(scope: dict[str, Any]) -> Any:
+    """Channels: gqlauth's ``channels_jwt_middleware`` user, else ``AuthMiddleware``'s."""
+    return _token_user(scope.get("UserOrError")) or loaded(scope.get("user"))
 
 
 def loaded(user: Any) -> Any:

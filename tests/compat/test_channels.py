@@ -140,17 +140,7 @@ def jwt_header(user: User) -> list[tuple[bytes, bytes]]:
 @pytest.mark.asyncio
 @pytest.mark.parametrize(
     "path",
-    [
-        "/channels/jwt/",
-        pytest.param(
-            "/channels/jwt-plain/",
-            marks=pytest.mark.xfail(
-                strict=True,
-                reason="beyond SPEC §3.7: scope['UserOrError'] is not read; docs/auth.md "
-                "gives the GET_USER recipe (test_gqlauth_scope_through_get_user)",
-            ),
-        ),
-    ],
+    ["/channels/jwt/", "/channels/jwt-plain/"],
     ids=JWT_PATHS.keys(),
 )
 async def test_gqlauth_jwt_mutation_is_recorded(
