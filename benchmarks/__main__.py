@@ -18,6 +18,7 @@ from collections.abc import Callable
 BENCHMARKS = (
     "hot_path",
     "query_path",
+    "lookup",
     "per_field_vs_per_operation",
     "metrics",
     "series",
@@ -42,7 +43,7 @@ def main(argv: list[str] | None = None) -> int:
     import psycopg
     from django.db import connection
 
-    from benchmarks import data, database, operations, writes
+    from benchmarks import data, database, lookup, operations, writes
     from benchmarks.harness import Result
 
     sizes = data.QUICK if args.quick else data.FULL
@@ -68,6 +69,7 @@ def main(argv: list[str] | None = None) -> int:
     runners: dict[str, Callable[[], list[Result]]] = {
         "hot_path": lambda: operations.hot_path(op_repeats),
         "query_path": lambda: operations.query_path(op_repeats),
+        "lookup": lambda: lookup.lookup(op_repeats),
         "per_field_vs_per_operation": lambda: operations.per_field_vs_per_operation(
             op_repeats // 4
         ),
