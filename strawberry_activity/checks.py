@@ -67,6 +67,7 @@ def _check_numbers() -> list[CheckMessage]:
         ("MAX_CLOCK_SKEW", 6, lambda v: _is_number(v) and v >= 0, "seconds >= 0"),
         ("TRACK_FAILED", 7, lambda v: isinstance(v, bool), "True or False"),
         ("DB_TIMEOUT", 20, lambda v: v is None or (_is_number(v) and v > 0), "seconds > 0 or None"),
+        ("CACHE_TIMEOUT", 22, lambda v: _is_number(v) and v > 0, "seconds > 0"),
     ]
     for name, number, valid, expected in rules:
         value = activity_settings.raw(name)
@@ -123,7 +124,40 @@ def _check_cache() -> list[CheckMessage]:
     alias = activity_settings.raw("CACHE_ALIAS")
     if alias is not None and alias not in settings.CACHES:
         return [_error("CACHE_ALIAS", f"{alias!r} is not a key of settings.CACHES.", 10)]
+    if alias is not None:
+        return _check_cache_bound(alias)
     return []
+
+
+# Caches in this process: nothing to wait for, nothing to bound.
+IN_PROCESS_CACHES = (
+    "django.core.cache.backends.locmem.LocMemCache",
+    "django.core.cache.backends.dummy.DummyCache",
+)
+
+
+def _check_cache_bound(alias: str) -> list[CheckMessage]:
+    """CACHE_TIMEOUT bounds Redis (Django's and django-redis); say so for anything else."""
+    from strawberry_activity.cooldown import redis_kind
+
+    path = settings.CACHES[alias].get("BACKEND", "")
+    try:
+        backend = import_string(path)
+    except ImportError:
+        return []  # Django's own cache checks report it
+    if path in IN_PROCESS_CACHES or redis_kind(backend) is not None:
+        return []
+    return [
+        Warning(
+            f"{SETTING_NAME}['CACHE_TIMEOUT'] cannot bound calls to {path} (cache "
+            f"{alias!r}): until the circuit breaker skips it, a slow or hung cache delays "
+            "requests by its own timeouts.",
+            hint="Use Redis (django.core.cache.backends.redis.RedisCache or django-redis) "
+            "for CACHE_ALIAS, or set short timeouts in the cache's OPTIONS.",
+            obj=SETTING_NAME,
+            id="strawberry_activity.W003",
+        )
+    ]
 
 
 def _check_database() -> list[CheckMessage]:

@@ -33,6 +33,8 @@ DEFAULTS: dict[str, Any] = {
     "COOLDOWN_MAXSIZE": 100_000,
     # A Django cache alias shared by all workers (Redis in production), or None.
     "CACHE_ALIAS": None,
+    # Seconds a call to that cache (connect or reply) may take before the gate is skipped.
+    "CACHE_TIMEOUT": 0.05,
     # Dotted path of the storage backend class.
     "BACKEND": "strawberry_activity.backends.db.DatabaseBackend",
     # Name of an indexed DateTimeField on the user model to write instead of our table.

@@ -10,21 +10,178 @@ cache and a table:
 
 An entry enters the local tier only once its write has committed (see ``tracking``), so a
 rolled-back transaction never leaves a user unrecorded for a whole window.
+
+The shared tier is never in the way (docs/reliability.md):
+
+- ``bounded_cache`` gives the gate its own instance of the ``CACHE_ALIAS`` cache whose
+  every Redis call gives up after ``CACHE_TIMEOUT`` seconds (connect and read), with no
+  retry, whatever the project's ``CACHES`` say (Django's ``RedisCache`` and django-redis).
+- A circuit breaker: after ``BREAKER_FAILURES`` failures in a row the gate is skipped for
+  ``BREAKER_RETRY_AFTER`` seconds (the database guard holds the cooldown meanwhile), then
+  one call probes it (half-open): success closes the breaker, failure opens it again.
+
+Every failure of the gate, and every call skipped while the breaker is open, raises
+``CacheUnavailable`` (one exception type: one rate-limited warning per minute, see
+``tracking.report_failure``); skipping costs no I/O.
 """
 
 from __future__ import annotations
 
+import re
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Hashable
-from typing import Any
+from collections.abc import Callable, Hashable
+from typing import Any, TypeVar
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
-from django.core.cache import BaseCache
+from django.conf import settings
+from django.core.cache import BaseCache, caches
+from django.utils.module_loading import import_string
 
-__all__ = ["Cooldown"]
+from strawberry_activity.conf import activity_settings
+
+__all__ = [
+    "BREAKER_FAILURES",
+    "BREAKER_RETRY_AFTER",
+    "CacheUnavailable",
+    "Cooldown",
+    "bounded_cache",
+]
 
 _KEY_PREFIX = "strawberry_activity"
+
+#: Failures in a row (errors or timeouts) after which the gate is skipped.
+BREAKER_FAILURES = 3
+#: Seconds the gate is skipped before one call probes it again.
+BREAKER_RETRY_AFTER = 10.0
+
+_T = TypeVar("_T")
+
+
+class CacheUnavailable(Exception):
+    """The shared gate failed, or is skipped while the circuit breaker is open."""
+
+
+# -- a bounded instance of the shared cache ---------------------------------------------------
+
+_bounded: dict[str, tuple[dict[str, Any], float, BaseCache]] = {}
+_bounded_lock = threading.Lock()
+
+
+def bounded_cache(alias: str) -> BaseCache:
+    """The cache ``alias`` for the cooldown gate, every call bounded by ``CACHE_TIMEOUT``.
+
+    For Redis (Django's ``RedisCache`` or django-redis) a dedicated instance built from the
+    alias's configuration, with the same keys, prefix and version, and its own connection
+    pool whose sockets time out after ``CACHE_TIMEOUT`` seconds to connect and to read,
+    with no retry (redis-py >= 6 retries 3 times by default; < 6 waits forever by
+    default). In-process caches (local memory, dummy) need no bound: ``caches[alias]``
+    itself. Other backends are used as configured (a system check warns).
+    """
+    config: dict[str, Any] = settings.CACHES[alias]
+    timeout = float(activity_settings.CACHE_TIMEOUT)
+    with _bounded_lock:
+        known = _bounded.get(alias)
+        if known is not None and known[0] == config and known[1] == timeout:
+            return known[2]
+    params: dict[str, Any] = dict(config)
+    backend = import_string(params.pop("BACKEND"))
+    location = params.pop("LOCATION", "")
+    kind = redis_kind(backend)
+    if kind is None:
+        return caches[alias]
+    options: dict[str, Any] = dict(params.get("OPTIONS") or {})
+    params["OPTIONS"] = (
+        _django_options(options, timeout)
+        if kind == "django"
+        else _django_redis_options(options, timeout)
+    )
+    # Both backends accept a list of servers, or one string separated by "," or ";".
+    servers = re.split("[;,]", location) if isinstance(location, str) else list(location)
+    urls = [_bounded_url(server.strip(), timeout) for server in servers if server.strip()]
+    cache: BaseCache = backend(urls, params)
+    with _bounded_lock:
+        _bounded[alias] = (config, timeout, cache)
+    return cache
+
+
+def redis_kind(backend: type) -> str | None:
+    """``"django"`` for Django's ``RedisCache``, ``"django_redis"`` for django-redis's,
+    None for anything else."""
+    from django.core.cache.backends.redis import RedisCache
+
+    if issubclass(backend, RedisCache):
+        return "django"
+    if backend.__module__.split(".")[0] == "django_redis":
+        return "django_redis"
+    return None
+
+
+def _no_retry() -> Any:
+    from redis.backoff import NoBackoff
+    from redis.retry import Retry
+
+    return Retry(NoBackoff(), 0)
+
+
+def _blocking(pool_class: Any) -> bool:
+    """Whether a ``pool_class`` option waits for a free connection (then: at most ``timeout``)."""
+    from redis import BlockingConnectionPool
+
+    if isinstance(pool_class, str):
+        pool_class = import_string(pool_class)
+    return isinstance(pool_class, type) and issubclass(pool_class, BlockingConnectionPool)
+
+
+def _connection_kwargs(kwargs: dict[str, Any], timeout: float) -> dict[str, Any]:
+    kwargs = {k: v for k, v in kwargs.items() if k != "retry_on_error"}
+    kwargs.update(
+        socket_timeout=timeout,
+        socket_connect_timeout=timeout,
+        retry_on_timeout=False,
+        retry=_no_retry(),
+    )
+    return kwargs
+
+
+def _django_options(options: dict[str, Any], timeout: float) -> dict[str, Any]:
+    # Django's RedisCache passes OPTIONS to ``pool_class.from_url(url, **options)``.
+    options = _connection_kwargs(options, timeout)
+    if options.get("pool_class") is not None and _blocking(options["pool_class"]):
+        options["timeout"] = timeout
+    return options
+
+
+def _django_redis_options(options: dict[str, Any], timeout: float) -> dict[str, Any]:
+    # django-redis: SOCKET_* for the connection, CONNECTION_POOL_KWARGS for the pool
+    # (applied last), and exceptions must reach the breaker rather than be swallowed.
+    pool = _connection_kwargs(dict(options.get("CONNECTION_POOL_KWARGS") or {}), timeout)
+    if options.get("CONNECTION_POOL_CLASS") is not None and _blocking(
+        options["CONNECTION_POOL_CLASS"]
+    ):
+        pool["timeout"] = timeout
+    return {
+        **options,
+        "SOCKET_TIMEOUT": timeout,
+        "SOCKET_CONNECT_TIMEOUT": timeout,
+        "IGNORE_EXCEPTIONS": False,
+        "CONNECTION_POOL_KWARGS": pool,
+    }
+
+
+def _bounded_url(url: str, timeout: float) -> str:
+    """The URL with our timeouts in its query: redis-py lets a URL's query override the
+    keyword arguments, and django-redis shares one pool per URL between every cache that
+    names it, so the gate's URL must differ from the project's own."""
+    parts = urlsplit(url)
+    query = [
+        (k, v)
+        for k, v in parse_qsl(parts.query, keep_blank_values=True)
+        if k not in ("socket_timeout", "socket_connect_timeout", "retry_on_timeout")
+    ]
+    query += [("socket_timeout", repr(timeout)), ("socket_connect_timeout", repr(timeout))]
+    return urlunsplit(parts._replace(query=urlencode(query)))
 
 
 class Cooldown:
@@ -42,6 +199,15 @@ class Cooldown:
         self.seconds = float(seconds)
         self.shared = shared
         self.maxsize = maxsize
+        # The circuit breaker of the shared tier: failures in a row, the monotonic time
+        # until which the gate is skipped (0: closed), whether a probe is under way.
+        self.breaker_failures = BREAKER_FAILURES
+        self.breaker_retry_after = BREAKER_RETRY_AFTER
+        self._failures = 0
+        self._open_until = 0.0
+        self._probing = False
+        self._last_error = ""
+        self._breaker_lock = threading.Lock()
         # key -> monotonic time its window ends, in write order. A plain OrderedDict, not
         # cachetools.TLRUCache: its Python-level ``__contains__`` cost ~1 us per check,
         # most of the hot path; ``OrderedDict.get`` is C and ~30 ns.
@@ -82,14 +248,64 @@ class Cooldown:
                 del local[first]
 
     def forget(self, key: Hashable | None = None) -> None:
-        """Drop one key's window, or every window (tests, settings changes)."""
+        """Drop one key's window, or every window and the circuit breaker's state: as a
+        fresh worker process would start (tests, settings changes)."""
         with self._lock:
             if key is None:
                 self._local.clear()
             else:
                 self._local.pop(key, None)
+        if key is None:
+            with self._breaker_lock:
+                self._failures = 0
+                self._open_until = 0.0
+                self._probing = False
 
     # -- tier 2 ------------------------------------------------------------------------
+
+    @property
+    def breaker(self) -> str:
+        """The circuit breaker's state: ``"closed"``, ``"open"`` or ``"half-open"`` (the
+        next call probes, or is probing)."""
+        if not self._open_until:
+            return "closed"
+        if self._probing or time.monotonic() >= self._open_until:
+            return "half-open"
+        return "open"
+
+    def _gate(self, call: Callable[[BaseCache], _T]) -> _T:
+        """Run one gate operation through the circuit breaker. Raises ``CacheUnavailable``
+        when the cache failed or is skipped (no I/O then)."""
+        shared = self.shared
+        assert shared is not None
+        probe = False
+        if self._open_until:
+            with self._breaker_lock:
+                left = self._open_until - time.monotonic()
+                if self._open_until and (left > 0 or self._probing):
+                    raise CacheUnavailable(
+                        f"skipped for {max(left, 0):.1f} s more after {self._failures} "
+                        f"failures in a row (last: {self._last_error}); the database "
+                        "guard holds the cooldown"
+                    )
+                probe = self._probing = bool(self._open_until)
+        try:
+            result = call(shared)
+        except Exception as exc:
+            with self._breaker_lock:
+                self._failures += 1
+                self._last_error = f"{type(exc).__name__}: {exc}"
+                if probe or self._failures >= self.breaker_failures:
+                    self._open_until = time.monotonic() + self.breaker_retry_after
+                if probe:
+                    self._probing = False
+            raise CacheUnavailable(self._last_error) from exc
+        if self._failures or probe:
+            with self._breaker_lock:
+                self._failures = 0
+                self._open_until = 0.0
+                self._probing = False
+        return result
 
     @staticmethod
     def shared_key(key: tuple[Any, ...]) -> str:
@@ -108,32 +324,33 @@ class Cooldown:
         Returns None when this process may write, or the wall-clock time of the write
         that another process already made in this window.
         """
-        assert self.shared is not None
         name = self.shared_key(key)
         timeout = max(1.0, self._remaining(now, until))
-        if self.shared.add(name, now, timeout=timeout):
-            return None
-        holder = self.shared.get(name)
+
+        def claim(shared: BaseCache) -> Any:
+            return None if shared.add(name, now, timeout=timeout) else shared.get(name)
+
+        holder = self._gate(claim)
         # Expired between add and get: nobody holds the window any more.
         return float(holder) if holder is not None else None
 
     def peek(self, key: tuple[Any, ...]) -> float | None:
         """Tier 2 without claiming: when another process wrote in this window, or None."""
-        assert self.shared is not None
-        holder = self.shared.get(self.shared_key(key))
+        name = self.shared_key(key)
+        holder = self._gate(lambda shared: shared.get(name))
         return float(holder) if holder is not None else None
 
     def publish(self, key: tuple[Any, ...], written_at: float, until: float | None = None) -> bool:
         """Tell other processes about a committed write. False (nothing set) when the
         window it opened has already ended."""
-        assert self.shared is not None
         remaining = self._remaining(written_at, until)
         if remaining <= 0:
             return False
-        self.shared.set(self.shared_key(key), written_at, timeout=remaining)
+        name = self.shared_key(key)
+        self._gate(lambda shared: shared.set(name, written_at, timeout=remaining))
         return True
 
     def release(self, key: tuple[Any, ...]) -> None:
         """Give a claimed window back after a failed write, so another process may try."""
-        assert self.shared is not None
-        self.shared.delete(self.shared_key(key))
+        name = self.shared_key(key)
+        self._gate(lambda shared: shared.delete(name))

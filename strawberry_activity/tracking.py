@@ -29,7 +29,6 @@ from zoneinfo import ZoneInfo
 from asgiref.sync import iscoroutinefunction, sync_to_async
 from cachetools import LRUCache
 from django.conf import settings
-from django.core.cache import caches
 from django.core.signals import setting_changed
 from django.db import transaction
 from django.dispatch import receiver
@@ -38,7 +37,7 @@ from strawberry.utils.str_converters import to_camel_case
 
 from strawberry_activity.backends import BaseBackend, get_backend
 from strawberry_activity.conf import activity_settings
-from strawberry_activity.cooldown import Cooldown
+from strawberry_activity.cooldown import Cooldown, bounded_cache
 from strawberry_activity.models import DEFAULT_KIND, validate_kind
 
 __all__ = [
@@ -95,7 +94,7 @@ class Tracker:
         s = activity_settings
         self.cooldown_seconds = float(s.COOLDOWN)
         self.backend: BaseBackend = get_backend()
-        shared = caches[s.CACHE_ALIAS] if s.CACHE_ALIAS else None
+        shared = bounded_cache(s.CACHE_ALIAS) if s.CACHE_ALIAS else None
         self.cooldown = Cooldown(self.cooldown_seconds, int(s.COOLDOWN_MAXSIZE), shared)
         self.operations: frozenset[str] = s.TRACK_OPERATIONS
         self.track_failed = bool(s.TRACK_FAILED)
