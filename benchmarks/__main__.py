@@ -32,6 +32,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="small sizes, few repeats")
     parser.add_argument("--keep", action="store_true", help="keep (and reuse) the database")
     parser.add_argument("--only", nargs="+", choices=BENCHMARKS, help="run only these")
+    parser.add_argument(
+        "--repeats", type=int, help="samples of the per-operation benchmarks (60 quick, 600 full)"
+    )
     args = parser.parse_args(argv)
 
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "benchmarks.settings")
@@ -47,7 +50,7 @@ def main(argv: list[str] | None = None) -> int:
     from benchmarks.harness import Result
 
     sizes = data.QUICK if args.quick else data.FULL
-    op_repeats = 60 if args.quick else 600
+    op_repeats = args.repeats or (60 if args.quick else 600)
     started = time.perf_counter()
     print(
         f"# strawberry-activity benchmarks ({'quick' if args.quick else 'full'}): "
