@@ -7,10 +7,12 @@ from typing import Any
 import pytest
 from django.core.cache import caches
 from django.db import connection
+from django.test import Client
 from django.test.utils import CaptureQueriesContext
 
 from strawberry_activity import tracking
 from strawberry_activity.conf import activity_settings
+from strawberry_activity.models import ActivityDay, UserActivity
 from tests.testapp.models import User
 
 pytest_plugins = ["strawberry_activity.testing"]
@@ -69,6 +71,26 @@ def gql(
     assert response.status_code == 200, response.content
     data: dict[str, Any] = response.json()
     return data
+
+
+def recorded(user: User, kind: str = "default") -> bool:
+    """Whether ``user`` has a stored last activity of ``kind``."""
+    return UserActivity.objects.filter(user=user, kind=kind).exists()
+
+
+def forget_activity() -> None:
+    """No stored activity and a fresh tracker (cooldown, warning throttles)."""
+    UserActivity.objects.all().delete()
+    ActivityDay.objects.all().delete()
+    tracking.reset()
+
+
+def logged_in(user: User) -> Client:
+    """A client with a session for ``user``, whose login (which counts) is then forgotten."""
+    client = Client()
+    client.force_login(user)
+    forget_activity()
+    return client
 
 
 def activity_writes(ctx: CaptureQueriesContext) -> list[str]:

@@ -17,6 +17,7 @@ from django.utils import timezone
 
 from strawberry_activity.metrics import get_activity_metrics
 from strawberry_activity.models import ActivityDay, UserActivity
+from strawberry_activity.testing import MEMORY_BACKEND
 from tests.testapp.models import Message, Transfer, User
 
 pytestmark = pytest.mark.django_db
@@ -298,7 +299,7 @@ def test_exit_status(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixt
 
 
 def test_validate_needs_the_db_backend() -> None:
-    memory = {**WITH_SOURCES, "BACKEND": "strawberry_activity.backends.memory.MemoryBackend"}
+    memory = {**WITH_SOURCES, "BACKEND": MEMORY_BACKEND}
     with override_settings(STRAWBERRY_ACTIVITY=memory):
         with pytest.raises(CommandError, match="need the db backend") as failure:
             run("activity_metrics", "--validate")

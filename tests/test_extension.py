@@ -15,33 +15,15 @@ from django.test import AsyncClient, Client, override_settings
 from django.test.utils import CaptureQueriesContext
 from django.utils.functional import SimpleLazyObject
 
-from strawberry_activity import ActivityTrackingExtension, tracking
+from strawberry_activity import ActivityTrackingExtension
 from strawberry_activity.backends import get_backend
-from strawberry_activity.models import ActivityDay, UserActivity
+from strawberry_activity.models import UserActivity
 from strawberry_activity.testing import memory_activity
-from tests.conftest import activity_writes, gql
+from tests.conftest import activity_writes, forget_activity, gql, logged_in, recorded
 from tests.testapp.models import User
 from tests.testapp.schema import build, schema
 
 pytestmark = pytest.mark.django_db
-
-
-def recorded(user: User, kind: str = "default") -> bool:
-    return UserActivity.objects.filter(user=user, kind=kind).exists()
-
-
-def logged_in(user: User) -> Client:
-    """A client with a session for ``user``, whose login (which counts) is then forgotten."""
-    client = Client()
-    client.force_login(user)
-    forget_activity()
-    return client
-
-
-def forget_activity() -> None:
-    UserActivity.objects.all().delete()
-    ActivityDay.objects.all().delete()
-    tracking.reset()
 
 
 def test_mutation_by_authenticated_user_is_recorded(user: User) -> None:

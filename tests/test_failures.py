@@ -34,7 +34,7 @@ from strawberry_django.resolvers import django_resolver
 from strawberry_activity import ActivityTrackingExtension, tracking
 from strawberry_activity.backends.db import DatabaseBackend
 from strawberry_activity.models import UserActivity
-from tests.conftest import require
+from tests.conftest import logged_in, recorded, require
 from tests.testapp.models import Transfer, User
 from tests.testapp.schema import Query
 
@@ -165,17 +165,6 @@ def assert_unchanged_under(
     assert set(Transfer.objects.values_list("sender", flat=True)) == {user.pk}
     assert len(outage.failures) == REQUESTS, outage.failures[:3]
     assert len(outage.warnings) == 1, [r.getMessage() for r in outage.warnings]
-
-
-def recorded(user: User) -> bool:
-    return UserActivity.objects.filter(user=user).exists()
-
-
-def logged_in(user: User) -> Client:
-    client = Client()
-    client.force_login(user)
-    UserActivity.objects.all().delete()
-    return client
 
 
 @pytest.fixture(params=[False, True], ids=["autocommit", "ATOMIC_REQUESTS"])

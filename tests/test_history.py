@@ -20,11 +20,11 @@ from django.utils import timezone
 from strawberry_activity import get_activity_metrics, get_activity_series, touch_last_activity
 from strawberry_activity.backends import get_backend
 from strawberry_activity.models import ActivityDay
+from strawberry_activity.testing import MEMORY_BACKEND as MEMORY
 from tests.conftest import activity_writes, gql, ledger_writes
 from tests.testapp.models import User
 
 NEW_YORK = ZoneInfo("America/New_York")  # DST ended on 2026-11-01 at 02:00
-MEMORY = "strawberry_activity.backends.memory.MemoryBackend"
 
 
 def oracle(days: set[tuple[int, date]], window: int, start: date, end: date) -> list[tuple]:

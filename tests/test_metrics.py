@@ -31,12 +31,13 @@ from strawberry_activity.metrics import (
     get_activity_metrics,
 )
 from strawberry_activity.models import UserActivity
+from strawberry_activity.testing import MEMORY_BACKEND
 from tests.testapp.models import User
 
 MODES: dict[str, dict[str, Any]] = {
     "table": {},
     "user_field": {"USER_FIELD": "last_activity_at"},
-    "memory": {"BACKEND": "strawberry_activity.backends.memory.MemoryBackend"},
+    "memory": {"BACKEND": MEMORY_BACKEND},
 }
 KINDS = ("default", "transaction")
 BOUNDARY_DAYS = (1, 7, 30)

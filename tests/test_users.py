@@ -22,8 +22,7 @@ from django.test import AsyncClient, Client, override_settings
 from django.test.utils import CaptureQueriesContext
 
 from strawberry_activity.models import UserActivity
-from tests.conftest import activity_writes
-from tests.test_extension import forget_activity, logged_in, recorded
+from tests.conftest import activity_writes, forget_activity, logged_in, recorded
 from tests.testapp.models import User
 from tests.testapp.schema import schema
 
