@@ -73,8 +73,9 @@ class BaseBackend(abc.ABC):
         This is the database guard of the cooldown and what keeps timestamps monotonic:
         ``older_than`` is ``ts - COOLDOWN`` normally and ``ts`` when forced. When ``day``
         is given, also record ``(user, kind, day)`` in the ledger (a no-op if present).
-        Users that do not exist are ignored. When the guard refuses ``ts``, the stored time
-        is read in the same isolated unit (inside the caller's transaction, a savepoint).
+        ``db`` ignores users that do not exist (``memory`` keeps whatever it is given).
+        When the guard refuses ``ts``, the stored time is read in the same isolated unit
+        (inside the caller's transaction, a savepoint).
         """
 
     @abc.abstractmethod
