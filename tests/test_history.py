@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import random
 import time
+from collections import defaultdict
 from collections.abc import Iterator
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
@@ -28,14 +29,15 @@ NEW_YORK = ZoneInfo("America/New_York")  # DST ended on 2026-11-01 at 02:00
 
 
 def oracle(days: set[tuple[int, date]], window: int, start: date, end: date) -> list[tuple]:
-    """Brute force: distinct users with a ledger day in the window ending on each day."""
-    points = []
-    day = start
-    while day <= end:
-        first = day - timedelta(days=window - 1)
-        points.append((day, len({pk for pk, d in days if first <= d <= day})))
-        day += timedelta(days=1)
-    return points
+    """Brute force, the other way round from the backends (which look back from each day):
+    each active day of a user covers the ``window`` days that begin on it, and a day counts
+    the users who cover it."""
+    covering: dict[date, set[int]] = defaultdict(set)
+    for pk, active in days:
+        for offset in range(window):
+            covering[active + timedelta(days=offset)].add(pk)
+    span = (end - start).days + 1
+    return [(d, len(covering[d])) for d in (start + timedelta(days=i) for i in range(span))]
 
 
 def random_activity(rng: random.Random, users: list[User]) -> set[tuple[int, date]]:
