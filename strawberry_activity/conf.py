@@ -29,7 +29,7 @@ SETTING_NAME = "STRAWBERRY_ACTIVITY"
 DEFAULTS: dict[str, Any] = {
     # Seconds between two writes for one user (per kind).
     "COOLDOWN": 300,
-    # Users remembered by the in-process cooldown (per kind).
+    # Windows the in-process cooldown remembers, one per (user, kind).
     "COOLDOWN_MAXSIZE": 100_000,
     # A Django cache alias shared by all workers (Redis in production), or None.
     "CACHE_ALIAS": None,
