@@ -25,11 +25,14 @@ from __future__ import annotations
 
 import contextlib
 import socket
+import subprocess
+import sys
 import threading
 import time
+from pathlib import Path
 from types import TracebackType
 
-__all__ = ["FaultProxy"]
+__all__ = ["FaultProxy", "ProxyProcess"]
 
 MODES = ("pass", "slow", "hang")
 
@@ -161,3 +164,61 @@ def _close(sock: socket.socket) -> None:
         sock.shutdown(socket.SHUT_RDWR)
     with contextlib.suppress(OSError):
         sock.close()
+
+
+class ProxyProcess:
+    """A ``FaultProxy`` in a process of its own (``python -m loadtest.netfaults``), so a
+    busy load generator cannot delay the bytes it forwards; same ``port``, ``set_mode``
+    and ``close`` as ``FaultProxy``."""
+
+    def __init__(self, upstream_port: int) -> None:
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "loadtest.netfaults", str(upstream_port)],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+            cwd=Path(__file__).resolve().parent.parent,
+        )
+        assert self.process.stdout is not None
+        self.port = int(self.process.stdout.readline())
+
+    def set_mode(self, mode: str, delay: float | None = None) -> None:
+        assert self.process.stdin is not None
+        assert self.process.stdout is not None
+        self.process.stdin.write(f"{mode} {delay if delay is not None else ''}\n")
+        self.process.stdin.flush()
+        answer = self.process.stdout.readline().strip()
+        if answer != "ok":
+            raise RuntimeError(f"fault proxy: {answer or 'exited'}")
+
+    def close(self) -> None:
+        if self.process.poll() is None:
+            assert self.process.stdin is not None
+            self.process.stdin.close()  # the proxy ends at end of input
+            try:
+                self.process.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+
+
+def main() -> None:
+    """``python -m loadtest.netfaults UPSTREAM_PORT``: prints the port, then reads
+    ``MODE [DELAY]`` lines and answers ``ok`` to each; ends at end of input."""
+    proxy = FaultProxy(int(sys.argv[1]))
+    print(proxy.port, flush=True)
+    try:
+        for line in sys.stdin:
+            mode, _, delay = line.strip().partition(" ")
+            try:
+                proxy.set_mode(mode, float(delay) if delay else None)
+            except ValueError as exc:
+                print(exc, flush=True)
+            else:
+                print("ok", flush=True)
+    finally:
+        proxy.close()
+
+
+if __name__ == "__main__":
+    main()
