@@ -19,20 +19,36 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from strawberry_activity.extension import ActivityTrackingExtension
     from strawberry_activity.metrics import (
+        LifecyclePoint,
+        RetentionCohort,
         aget_activity_metrics,
+        aget_lifecycle,
+        aget_power_users,
+        aget_retention,
         get_active_users,
         get_activity_metrics,
         get_activity_series,
+        get_lifecycle,
+        get_power_users,
+        get_retention,
     )
     from strawberry_activity.tracking import atouch_last_activity, touch_last_activity
 
 __all__ = [
     "ActivityTrackingExtension",
+    "LifecyclePoint",
+    "RetentionCohort",
     "aget_activity_metrics",
+    "aget_lifecycle",
+    "aget_power_users",
+    "aget_retention",
     "atouch_last_activity",
     "get_active_users",
     "get_activity_metrics",
     "get_activity_series",
+    "get_lifecycle",
+    "get_power_users",
+    "get_retention",
     "touch_last_activity",
 ]
 
@@ -46,6 +62,14 @@ _HOMES = {
     "get_activity_metrics": "strawberry_activity.metrics",
     "aget_activity_metrics": "strawberry_activity.metrics",
     "get_activity_series": "strawberry_activity.metrics",
+    "get_retention": "strawberry_activity.metrics",
+    "aget_retention": "strawberry_activity.metrics",
+    "get_lifecycle": "strawberry_activity.metrics",
+    "aget_lifecycle": "strawberry_activity.metrics",
+    "get_power_users": "strawberry_activity.metrics",
+    "aget_power_users": "strawberry_activity.metrics",
+    "RetentionCohort": "strawberry_activity.metrics",
+    "LifecyclePoint": "strawberry_activity.metrics",
 }
 
 

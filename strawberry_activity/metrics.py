@@ -1,6 +1,7 @@
-"""What "active" means, in one place: the rolling windows, the percentages, the series.
+"""What "active" means, in one place: the rolling windows, the percentages, the series,
+the growth analytics.
 
-Definitions (SPEC §2, §7):
+Definitions (SPEC §2, §7, §10):
 
 * ``dau`` / ``wau`` / ``mau``: distinct users whose last activity is ``>= now - 1 / 7 / 30
   days`` (rolling, boundary inclusive), computed with ``total_users`` in one SQL query.
@@ -8,6 +9,10 @@ Definitions (SPEC §2, §7):
   ``stickiness = round(dau / mau, 4)``, 0.0 when ``mau`` is 0.
 * series: one point per calendar day (in ``DAY_TIMEZONE``) from the daily ledger, ``dau``
   counting that day, ``wau`` / ``mau`` the 7 / 30 calendar days ending on it.
+* growth analytics, from the same ledger, per day, week (Monday to Sunday) or month:
+  retention cohorts, lifecycle (new / returning / resurrecting / dormant, quick ratio) and
+  power users (users by number of active days); a user's first period holds their
+  earliest ledger day.
 
 >>> from strawberry_activity import get_activity_metrics, get_activity_series
 >>> get_activity_metrics()["dau"]
@@ -18,8 +23,12 @@ Definitions (SPEC §2, §7):
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import date, datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
+from urllib.parse import quote
+from zoneinfo import ZoneInfo
 
 from asgiref.sync import sync_to_async
 from django.core.cache import caches
@@ -29,20 +38,37 @@ from django.utils import timezone
 from strawberry_activity.backends import get_backend
 from strawberry_activity.conf import activity_settings
 from strawberry_activity.models import validate_kind
+from strawberry_activity.periods import PERIODS, period_starts
 
 __all__ = [
     "METRICS",
     "WINDOWS",
+    "LifecyclePoint",
+    "RetentionCohort",
     "aget_activity_metrics",
+    "aget_lifecycle",
+    "aget_power_users",
+    "aget_retention",
+    "cached",
     "get_active_users",
     "get_activity_metrics",
     "get_activity_series",
+    "get_lifecycle",
+    "get_power_users",
+    "get_retention",
     "get_stickiness_series",
+    "local_today",
     "percentage",
+    "quick_ratio",
     "stickiness",
+    "validate_date",
+    "validate_dates",
     "validate_days",
+    "validate_period",
     "validate_range",
 ]
+
+T = TypeVar("T")
 
 #: Window length in days of each metric.
 WINDOWS: dict[str, int] = {"dau": 1, "wau": 7, "mau": 30}
@@ -63,14 +89,33 @@ def validate_range(metric: Any, start: Any, end: Any) -> None:
     """A series request: a known metric and a date range of at most ``MAX_DAYS`` days."""
     if metric not in WINDOWS:
         raise ValueError(f"metric must be one of {', '.join(METRICS)}, got {metric!r}")
-    for name, value in (("start", start), ("end", end)):
-        if isinstance(value, datetime) or not isinstance(value, date):
-            raise TypeError(f"{name} must be a date, not {type(value).__name__}")
+    validate_dates(start, end)
+
+
+def validate_date(name: str, value: Any) -> date:
+    """``value`` as a calendar day: a ``date``, not a ``datetime``."""
+    if isinstance(value, datetime) or not isinstance(value, date):
+        raise TypeError(f"{name} must be a date, not {type(value).__name__}")
+    return value
+
+
+def validate_dates(start: Any, end: Any) -> None:
+    """``start .. end``: two dates in order, at most ``MAX_DAYS`` days inclusive."""
+    validate_date("start", start)
+    validate_date("end", end)
     if end < start:
         raise ValueError(f"end ({end}) is before start ({start})")
     limit = int(activity_settings.MAX_DAYS)
     if (end - start).days + 1 > limit:
         raise ValueError(f"the range spans {(end - start).days + 1} days, more than {limit}")
+
+
+def validate_period(period: Any, start: Any, end: Any) -> None:
+    """A growth-analytics request (SPEC §10): a known period and a range of dates as for a
+    series."""
+    if period not in PERIODS:
+        raise ValueError(f"period must be one of {', '.join(PERIODS)}, got {period!r}")
+    validate_dates(start, end)
 
 
 def _now(now: datetime | None) -> datetime:
@@ -123,6 +168,21 @@ def compute_metrics(now: datetime, kind: str) -> dict[str, Any]:
     }
 
 
+def cached(key: str, compute: Callable[[], T]) -> T:
+    """``compute()``, kept ``METRICS_CACHE_SECONDS`` in ``CACHE_ALIAS`` (or ``default``)
+    under ``strawberry_activity:<key>``; always computed when that setting is 0."""
+    seconds = int(activity_settings.METRICS_CACHE_SECONDS)
+    if seconds <= 0:
+        return compute()
+    cache = caches[activity_settings.CACHE_ALIAS or "default"]
+    full_key = f"strawberry_activity:{key}"
+    value: T | None = cache.get(full_key)
+    if value is None:
+        value = compute()
+        cache.set(full_key, value, timeout=seconds)
+    return value
+
+
 def get_activity_metrics(*, now: datetime | None = None, kind: str | None = None) -> dict[str, Any]:
     """DAU / WAU / MAU, total users, percentages and stickiness, in one SQL query.
 
@@ -135,16 +195,9 @@ def get_activity_metrics(*, now: datetime | None = None, kind: str | None = None
     {'dau': 12, 'wau': 40, 'mau': 95, 'total_users': 300, ...}
     """
     kind = validate_kind(kind)
-    seconds = int(activity_settings.METRICS_CACHE_SECONDS)
-    if now is not None or seconds <= 0:
+    if now is not None:
         return compute_metrics(_now(now), kind)
-    cache = caches[activity_settings.CACHE_ALIAS or "default"]
-    key = f"strawberry_activity:metrics:{kind}"
-    cached: dict[str, Any] | None = cache.get(key)
-    if cached is None:
-        cached = compute_metrics(_now(None), kind)
-        cache.set(key, cached, timeout=seconds)
-    return cached
+    return cached(f"metrics:{kind}", lambda: compute_metrics(_now(None), kind))
 
 
 async def aget_activity_metrics(
@@ -184,3 +237,192 @@ def get_stickiness_series(
     dau = get_activity_series("dau", start, end, kind=kind)
     mau = get_activity_series("mau", start, end, kind=kind)
     return [(day, stickiness(d, m)) for (day, d), (_, m) in zip(dau, mau, strict=True)]
+
+
+# -- growth analytics (SPEC §10) ------------------------------------------------------------
+
+
+def local_today() -> date:
+    """Today in ``DAY_TIMEZONE``: the last day of the ledger's calendar."""
+    return timezone.now().astimezone(ZoneInfo(activity_settings.DAY_TIMEZONE)).date()
+
+
+@dataclass(frozen=True)
+class RetentionCohort:
+    """The users whose first period is ``start``, and how many of them came back.
+
+    ``retained[i]`` is how many of the ``size`` users were active ``i`` periods later
+    (``retained[0] == size``), for every period up to the last one asked for: the rows of
+    a retention triangle.
+
+    >>> cohort = get_retention(date(2026, 6, 1), date(2026, 6, 30))[0]
+    >>> cohort.start, cohort.size, cohort.retained
+    (datetime.date(2026, 6, 1), 120, (120, 54, 41, 38, 35))
+    >>> cohort.percentages()
+    (100.0, 45.0, 34.17, 31.67, 29.17)
+    """
+
+    start: date
+    size: int
+    retained: tuple[int, ...]
+
+    def percentages(self) -> tuple[float, ...]:
+        """``retained`` as percentages of ``size`` (``percentage``: 0.0 for no users)."""
+        return tuple(percentage(n, self.size) for n in self.retained)
+
+
+@dataclass(frozen=True)
+class LifecyclePoint:
+    """Who was active in the period starting on ``start``, against the period before.
+
+    ``new + returning + resurrecting`` users were active in it, ``returning + dormant`` in
+    the period before. ``quick_ratio = round((new + resurrecting) / dormant, 4)``, None
+    when ``dormant`` is 0: above 1, the active base grows.
+
+    >>> get_lifecycle(date(2026, 6, 1), date(2026, 6, 30))[0]
+    LifecyclePoint(start=datetime.date(2026, 6, 1), new=40, returning=310, resurrecting=25,
+                   dormant=52, quick_ratio=1.25)
+    """
+
+    start: date
+    new: int
+    returning: int
+    resurrecting: int
+    dormant: int
+    quick_ratio: float | None
+
+    @property
+    def active(self) -> int:
+        """Users active in the period: ``new + returning + resurrecting``."""
+        return self.new + self.returning + self.resurrecting
+
+
+def quick_ratio(new: int, resurrecting: int, dormant: int) -> float | None:
+    """``round((new + resurrecting) / dormant, 4)``, None when ``dormant`` is 0 (SPEC §10)."""
+    return round((new + resurrecting) / dormant, 4) if dormant else None
+
+
+def _key(*parts: object) -> str:
+    return ":".join(quote(str(part), safe="") for part in parts)
+
+
+def get_retention(
+    start: date, end: date, *, period: str = "week", kind: str | None = None
+) -> list[RetentionCohort]:
+    """One cohort per period from the one holding ``start`` to the one holding ``end``
+    (empty ones included): its users (those whose first period it is) and how many of them
+    were active in each later period up to the one holding ``end``. One SQL query.
+
+    ``period`` is ``"day"``, ``"week"`` (Monday to Sunday) or ``"month"``, over calendar
+    days in ``DAY_TIMEZONE``; a user's first period holds their earliest ledger day.
+
+    >>> [c.retained for c in get_retention(date(2026, 6, 1), date(2026, 6, 21))]
+    [(120, 54, 41), (95, 40), (101,)]
+    """
+    validate_period(period, start, end)
+    kind = validate_kind(kind)
+
+    def compute() -> list[RetentionCohort]:
+        counts = get_backend().retention_counts(
+            period, start, end, kind, activity_settings.METRICS_DATABASE
+        )
+        periods = period_starts(start, end, period)
+        cohorts = []
+        for i, cohort in enumerate(periods):
+            retained = tuple(counts.get((cohort, active), 0) for active in periods[i:])
+            cohorts.append(RetentionCohort(start=cohort, size=retained[0], retained=retained))
+        return cohorts
+
+    return cached(_key("retention", kind, period, start, end), compute)
+
+
+async def aget_retention(
+    start: date, end: date, *, period: str = "week", kind: str | None = None
+) -> list[RetentionCohort]:
+    """``get_retention`` for async code.
+
+    >>> cohorts = await aget_retention(date(2026, 6, 1), date(2026, 6, 30))
+    """
+    return await sync_to_async(get_retention)(start, end, period=period, kind=kind)
+
+
+def get_lifecycle(
+    start: date, end: date, *, period: str = "week", kind: str | None = None
+) -> list[LifecyclePoint]:
+    """One point per period from the one holding ``start`` to the one holding ``end``:
+    its new, returning, resurrecting and dormant users, and the quick ratio. One SQL query.
+
+    ``new``: the period is their first; ``returning``: active in it and in the period
+    before; ``resurrecting``: active in it, not in the one before, not new; ``dormant``:
+    active in the period before, not in it.
+
+    >>> get_lifecycle(date(2026, 6, 1), date(2026, 6, 14))[1].quick_ratio
+    0.8571
+    """
+    validate_period(period, start, end)
+    kind = validate_kind(kind)
+
+    def compute() -> list[LifecyclePoint]:
+        counts = get_backend().lifecycle_counts(
+            period, start, end, kind, activity_settings.METRICS_DATABASE
+        )
+        points = []
+        for first in period_starts(start, end, period):
+            new, returning, resurrecting, dormant = counts.get(first, (0, 0, 0, 0))
+            points.append(
+                LifecyclePoint(
+                    start=first,
+                    new=new,
+                    returning=returning,
+                    resurrecting=resurrecting,
+                    dormant=dormant,
+                    quick_ratio=quick_ratio(new, resurrecting, dormant),
+                )
+            )
+        return points
+
+    return cached(_key("lifecycle", kind, period, start, end), compute)
+
+
+async def aget_lifecycle(
+    start: date, end: date, *, period: str = "week", kind: str | None = None
+) -> list[LifecyclePoint]:
+    """``get_lifecycle`` for async code.
+
+    >>> points = await aget_lifecycle(date(2026, 6, 1), date(2026, 6, 30), period="day")
+    """
+    return await sync_to_async(get_lifecycle)(start, end, period=period, kind=kind)
+
+
+def get_power_users(
+    *, days: int = 28, end: date | None = None, kind: str | None = None
+) -> dict[int, int]:
+    """``{n: users active on exactly n of the days}`` over the ``days`` calendar days
+    ending on ``end`` (default: today in ``DAY_TIMEZONE``), for every ``n`` from 1 to
+    ``days``, zeros included. One SQL query.
+
+    >>> get_power_users(days=7)
+    {1: 310, 2: 122, 3: 64, 4: 40, 5: 31, 6: 22, 7: 18}
+    """
+    days = validate_days(days)
+    last = local_today() if end is None else validate_date("end", end)
+    kind = validate_kind(kind)
+    first = last - timedelta(days=days - 1)
+
+    def compute() -> dict[int, int]:
+        counts = get_backend().active_day_counts(
+            first, last, kind, activity_settings.METRICS_DATABASE
+        )
+        return {n: counts.get(n, 0) for n in range(1, days + 1)}
+
+    return cached(_key("power_users", kind, days, last), compute)
+
+
+async def aget_power_users(
+    *, days: int = 28, end: date | None = None, kind: str | None = None
+) -> dict[int, int]:
+    """``get_power_users`` for async code.
+
+    >>> histogram = await aget_power_users(days=28)
+    """
+    return await sync_to_async(get_power_users)(days=days, end=end, kind=kind)

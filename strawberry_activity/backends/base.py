@@ -107,6 +107,34 @@ class BaseBackend(abc.ABC):
         """For each calendar day ``d`` in ``start..end``, in one query: the distinct users
         with a ledger row of ``kind`` in ``d - window_days + 1 .. d``."""
 
+    # Growth analytics (SPEC §10). ``period`` is "day", "week" or "month" (see
+    # ``strawberry_activity.periods``); a user's first period holds their earliest ledger
+    # row of ``kind``, over the whole ledger. Each is one query, whatever the range.
+
+    @abc.abstractmethod
+    def retention_counts(
+        self, period: str, start: date, end: date, kind: str, using: str | None
+    ) -> dict[tuple[date, date], int]:
+        """``{(cohort, active): users}``: among the users whose first period is ``cohort``
+        (a period from the one holding ``start`` to the one holding ``end``), how many have
+        a ledger row in the period ``active`` (from ``cohort`` to the one holding ``end``).
+        Periods by their first day; zero counts may be left out."""
+
+    @abc.abstractmethod
+    def lifecycle_counts(
+        self, period: str, start: date, end: date, kind: str, using: str | None
+    ) -> dict[date, tuple[int, int, int, int]]:
+        """``{period: (new, returning, resurrecting, dormant)}`` for each period from the
+        one holding ``start`` to the one holding ``end`` (SPEC §10's definitions, against
+        the period before); periods with no such user may be left out."""
+
+    @abc.abstractmethod
+    def active_day_counts(
+        self, start: date, end: date, kind: str, using: str | None
+    ) -> dict[int, int]:
+        """``{n: users}``: how many users have exactly ``n`` ledger rows of ``kind`` in
+        ``start..end`` (``n >= 1``; zero counts may be left out)."""
+
     # -- maintenance -------------------------------------------------------------------
 
     @abc.abstractmethod

@@ -21,6 +21,7 @@ from django.db.models.functions import TruncDate
 
 from strawberry_activity.backends.base import BaseBackend, SourceSpec, Stored
 from strawberry_activity.models import DEFAULT_KIND, ActivityDay, UserActivity
+from strawberry_activity.periods import numbered_period, period_end, period_number, period_start
 
 __all__ = ["DatabaseBackend"]
 
@@ -32,6 +33,43 @@ def _day_number(connection: BaseDatabaseWrapper, column: str) -> str:
     if connection.vendor == "postgresql":
         return f"({column} - DATE '1970-01-01')"
     return f"CAST(julianday({column}) - 2440587.5 AS INTEGER)"
+
+
+def _period_number(connection: BaseDatabaseWrapper, column: str, period: str) -> str:
+    """SQL for ``periods.period_number`` of a DATE column: consecutive periods are
+    consecutive integers."""
+    days = _day_number(connection, column)
+    if period == "day":
+        return days
+    if period == "week":
+        return f"(({days} + 3) / 7)"  # from Monday 1969-12-29; days >= -3
+    if connection.vendor == "postgresql":
+        return (
+            f"(CAST(EXTRACT(YEAR FROM {column}) AS INTEGER) * 12"
+            f" + CAST(EXTRACT(MONTH FROM {column}) AS INTEGER) - 1)"
+        )
+    return (
+        f"(CAST(strftime('%%Y', {column}) AS INTEGER) * 12"
+        f" + CAST(strftime('%%m', {column}) AS INTEGER) - 1)"
+    )
+
+
+#: Periods a bit mask of one BIGINT holds (bit 63 would be the sign).
+_MASK_BITS = 62
+
+
+def _bit_or(connection: BaseDatabaseWrapper, bits: str) -> str:
+    """SQL aggregating distinct powers of two (``bits``, NULLs skipped) into one mask."""
+    if connection.vendor == "postgresql":
+        return f"BIT_OR({bits})"
+    # SQLite has no BIT_OR; over distinct powers of two, a sum is the same number.
+    return f"SUM(DISTINCT {bits})"
+
+
+def _bit(connection: BaseDatabaseWrapper, position: str) -> str:
+    """SQL for the BIGINT ``1 << position``."""
+    one = "CAST(1 AS BIGINT)" if connection.vendor == "postgresql" else "1"
+    return f"({one} << ({position}))"
 
 
 def _milliseconds(seconds: float) -> int:
@@ -297,6 +335,158 @@ class DatabaseBackend(BaseBackend):
                 if ends:
                     deltas[n + w] = deltas.get(n + w, 0) - count
         return _sweep(deltas, start, end, cumulative=True)
+
+    # -- growth analytics (SPEC §10) ------------------------------------------------------
+    #
+    # A user's first period needs their earliest ledger row, so retention and lifecycle
+    # read the kind's rows up to the range's last day, older ones included. Two shapes, one
+    # statement each:
+    #
+    # * up to _MASK_BITS periods (any week or month range of MAX_DAYS = 366, and day ranges
+    #   of two months): one row per user, GROUP BY user (which PostgreSQL runs in parallel
+    #   along the (user, kind, day) index): the first day and a bit mask of the periods
+    #   they were active in; then one row per distinct mask, counted; then the bits are
+    #   read out per period. No sort, and the last steps see thousands of rows, not millions.
+    # * longer ranges: the ledger rows in (user, day) order with window functions (first
+    #   day, previous and next row), a user's first row in each period counted per period.
+
+    def _ledger_rows(
+        self, kind: str, first: date | None, last: date, alias: str
+    ) -> tuple[str, tuple[Any, ...]]:
+        rows = ActivityDay.objects.using(alias).filter(kind=kind, day__lte=last)
+        if first is not None:
+            rows = rows.filter(day__gte=first)
+        return _sql(self._restrict_to_users(rows, alias).values("user_id", "day"), alias)
+
+    def _fetch(self, alias: str, sql: str, params: Sequence[Any]) -> list[tuple[Any, ...]]:
+        with connections[alias].cursor() as cursor:
+            cursor.execute(sql, tuple(params))
+            return list(cursor.fetchall())
+
+    def retention_counts(
+        self, period: str, start: date, end: date, kind: str, using: str | None
+    ) -> dict[tuple[date, date], int]:
+        alias = using or router.db_for_read(ActivityDay)
+        connection = connections[alias]
+        lo, hi = period_start(start, period), period_end(end, period)
+        base = period_number(lo, period)
+        last = period_number(hi, period) - base  # periods are 0 .. last
+        rows_sql, rows_params = self._ledger_rows(kind, None, hi, alias)
+        adapt = connection.ops.adapt_datefield_value
+
+        def number(column: str) -> str:
+            return f"({_period_number(connection, column, period)} - {base})"
+
+        if last < _MASK_BITS:
+            bit = _bit(connection, number("r.day"))
+            sql = (
+                "WITH RECURSIVE ks (k) AS (SELECT 0 UNION ALL SELECT k + 1 FROM ks"
+                f" WHERE k < {last}),"
+                f" u AS (SELECT MIN(r.day) AS first_day,"
+                f" {_bit_or(connection, f'CASE WHEN r.day >= %s THEN {bit} END')} AS m"
+                f" FROM ({rows_sql}) r GROUP BY r.user_id),"
+                f" s AS (SELECT {number('u.first_day')} AS c, u.m AS m, COUNT(*) AS n"
+                " FROM u WHERE u.first_day >= %s GROUP BY 1, 2)"
+                " SELECT s.c, ks.k, SUM(s.n) FROM s JOIN ks ON ks.k >= s.c"
+                " WHERE ((s.m >> ks.k) & 1) = 1 GROUP BY s.c, ks.k"
+            )
+            params = (adapt(lo), *rows_params, adapt(lo))
+        else:
+            sql = (
+                f"SELECT {number('x.first_day')}, {number('x.day')}, COUNT(*) FROM ("
+                " SELECT r.day AS day, FIRST_VALUE(r.day) OVER w AS first_day,"
+                " LAG(r.day) OVER w AS prev"
+                f" FROM ({rows_sql}) r WINDOW w AS (PARTITION BY r.user_id ORDER BY r.day)"
+                ") x WHERE x.first_day >= %s AND (x.prev IS NULL"
+                f" OR {number('x.prev')} <> {number('x.day')}) GROUP BY 1, 2"
+            )
+            params = (*rows_params, adapt(lo))
+        counts: dict[tuple[date, date], int] = {}
+        for c, k, n in self._fetch(alias, sql, params):
+            key = (numbered_period(base + c, period), numbered_period(base + k, period))
+            counts[key] = counts.get(key, 0) + int(n)
+        return counts
+
+    def lifecycle_counts(
+        self, period: str, start: date, end: date, kind: str, using: str | None
+    ) -> dict[date, tuple[int, int, int, int]]:
+        alias = using or router.db_for_read(ActivityDay)
+        connection = connections[alias]
+        # Period 0 is the one before the range: returning and dormant look back at it.
+        lo = period_start(period_start(start, period) - timedelta(days=1), period)
+        hi = period_end(end, period)
+        base = period_number(lo, period)
+        last = period_number(hi, period) - base  # the range is 1 .. last
+        rows_sql, rows_params = self._ledger_rows(kind, None, hi, alias)
+        adapt = connection.ops.adapt_datefield_value
+
+        def number(column: str) -> str:
+            return f"({_period_number(connection, column, period)} - {base})"
+
+        if last < _MASK_BITS:
+            bit = _bit(connection, number("r.day"))
+
+            def pair(offset: str) -> str:  # bits k - 1 (low) and k (high)
+                return f"((s.m >> ({offset})) & 3)"
+
+            below = f"(s.m & ({_bit(connection, 'ks.k - 1')} - 1))"  # bits under k - 1
+            sql = (
+                "WITH RECURSIVE ks (k) AS (SELECT 1 UNION ALL SELECT k + 1 FROM ks"
+                f" WHERE k < {last}),"
+                " u AS (SELECT CASE WHEN MIN(r.day) < %s THEN 1 ELSE 0 END AS earlier,"
+                f" {_bit_or(connection, f'CASE WHEN r.day >= %s THEN {bit} END')} AS m"
+                f" FROM ({rows_sql}) r GROUP BY r.user_id),"
+                " s AS (SELECT u.earlier AS earlier, u.m AS m, COUNT(*) AS n FROM u"
+                " WHERE u.m IS NOT NULL GROUP BY u.earlier, u.m)"
+                " SELECT ks.k,"
+                # new: active in k and in nothing before it (in the mask, nor earlier)
+                f" SUM(CASE WHEN {pair('ks.k - 1')} = 2 AND s.earlier = 0 AND {below} = 0"
+                " THEN s.n ELSE 0 END),"
+                f" SUM(CASE WHEN {pair('ks.k - 1')} = 3 THEN s.n ELSE 0 END),"
+                f" SUM(CASE WHEN {pair('ks.k - 1')} = 2 AND (s.earlier = 1 OR {below} <> 0)"
+                " THEN s.n ELSE 0 END),"
+                f" SUM(CASE WHEN {pair('ks.k - 1')} = 1 THEN s.n ELSE 0 END)"
+                " FROM s CROSS JOIN ks GROUP BY ks.k"
+            )
+            params = (adapt(lo), adapt(lo), *rows_params)
+            found = {
+                int(k): (int(new), int(ret), int(res), int(dormant))
+                for k, new, ret, res, dormant in self._fetch(alias, sql, params)
+            }
+        else:
+            p, pp, np = number("x.day"), number("x.prev"), number("x.next")
+            sql = (
+                f"SELECT {p},"
+                f" SUM(CASE WHEN x.prev IS NULL THEN 1 ELSE 0 END),"
+                f" SUM(CASE WHEN {pp} = {p} - 1 THEN 1 ELSE 0 END),"
+                f" SUM(CASE WHEN {pp} < {p} - 1 THEN 1 ELSE 0 END),"
+                # the last row of a period with none in the next: dormant in the next
+                f" SUM(CASE WHEN x.next IS NULL OR {np} > {p} + 1 THEN 1 ELSE 0 END) FROM ("
+                " SELECT r.day AS day, LAG(r.day) OVER w AS prev, LEAD(r.day) OVER w AS next"
+                f" FROM ({rows_sql}) r WINDOW w AS (PARTITION BY r.user_id ORDER BY r.day)"
+                f") x WHERE x.day >= %s AND (x.prev IS NULL OR {pp} <> {p}"
+                f" OR x.next IS NULL OR {np} <> {p}) GROUP BY 1"
+            )
+            rows = {
+                int(k): (int(new), int(ret), int(res), int(leaving))
+                for k, new, ret, res, leaving in self._fetch(alias, sql, (*rows_params, adapt(lo)))
+            }
+            found = {
+                k: (*rows.get(k, (0, 0, 0, 0))[:3], rows.get(k - 1, (0, 0, 0, 0))[3])
+                for k in range(1, last + 1)
+            }
+        return {numbered_period(base + k, period): counts for k, counts in found.items()}
+
+    def active_day_counts(
+        self, start: date, end: date, kind: str, using: str | None
+    ) -> dict[int, int]:
+        alias = using or router.db_for_read(ActivityDay)
+        rows_sql, rows_params = self._ledger_rows(kind, start, end, alias)
+        sql = (
+            "SELECT x.n, COUNT(*) FROM (SELECT COUNT(*) AS n"
+            f" FROM ({rows_sql}) r GROUP BY r.user_id) x GROUP BY x.n"
+        )
+        return {int(n): int(users) for n, users in self._fetch(alias, sql, rows_params)}
 
     # -- maintenance -------------------------------------------------------------------
 

@@ -16,6 +16,7 @@ from django.apps import apps
 from django.db.models import QuerySet
 
 from strawberry_activity.backends.base import BaseBackend, SourceSpec, Stored
+from strawberry_activity.periods import period_end, period_start, period_starts
 
 __all__ = ["MemoryBackend"]
 
@@ -87,6 +88,60 @@ class MemoryBackend(BaseBackend):
             points.append((day, len({pk for pk, d in rows if first <= d <= day})))
             day += timedelta(days=1)
         return points
+
+    def _ledger(self, kind: str) -> dict[Any, set[date]]:
+        """``{user: {days}}`` of one kind."""
+        with self._lock:
+            rows = [(pk, day) for pk, k, day in self.days if k == kind]
+        days: dict[Any, set[date]] = {}
+        for pk, day in rows:
+            days.setdefault(pk, set()).add(day)
+        return days
+
+    def retention_counts(
+        self, period: str, start: date, end: date, kind: str, using: str | None
+    ) -> dict[tuple[date, date], int]:
+        first, last = period_start(start, period), period_end(end, period)
+        counts: dict[tuple[date, date], int] = {}
+        for days in self._ledger(kind).values():
+            cohort = period_start(min(days), period)
+            if not first <= cohort <= last:
+                continue
+            for active in {period_start(day, period) for day in days if day <= last}:
+                counts[(cohort, active)] = counts.get((cohort, active), 0) + 1
+        return counts
+
+    def lifecycle_counts(
+        self, period: str, start: date, end: date, kind: str, using: str | None
+    ) -> dict[date, tuple[int, int, int, int]]:
+        counts: dict[date, tuple[int, int, int, int]] = {}
+        ledger = self._ledger(kind)
+        for current in period_starts(start, end, period):
+            before = period_start(current - timedelta(days=1), period)
+            new = returning = resurrecting = dormant = 0
+            for days in ledger.values():
+                periods = {period_start(day, period) for day in days}
+                if current in periods:
+                    if before in periods:
+                        returning += 1
+                    elif min(periods) == current:
+                        new += 1
+                    else:
+                        resurrecting += 1
+                elif before in periods:
+                    dormant += 1
+            counts[current] = (new, returning, resurrecting, dormant)
+        return counts
+
+    def active_day_counts(
+        self, start: date, end: date, kind: str, using: str | None
+    ) -> dict[int, int]:
+        counts: dict[int, int] = {}
+        for days in self._ledger(kind).values():
+            n = sum(1 for day in days if start <= day <= end)
+            if n:
+                counts[n] = counts.get(n, 0) + 1
+        return counts
 
     def prune(self, before: date, *, dry_run: bool = False) -> int:
         with self._lock:

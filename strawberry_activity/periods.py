@@ -1,0 +1,80 @@
+"""Calendar periods of the growth analytics (SPEC §10): days, weeks, months.
+
+A week runs Monday to Sunday, a month is a calendar month; both are made of the ledger's
+calendar days (in ``DAY_TIMEZONE``), so no time zone arithmetic happens here. A period is
+named by its first day, and numbered (``period_number``) so that consecutive periods are
+consecutive integers, which is how the SQL of the backends compares them.
+
+>>> period_start(date(2026, 7, 1), "week")
+datetime.date(2026, 6, 29)
+>>> period_starts(date(2026, 6, 15), date(2026, 8, 2), "month")
+[datetime.date(2026, 6, 1), datetime.date(2026, 7, 1), datetime.date(2026, 8, 1)]
+"""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+
+__all__ = [
+    "PERIODS",
+    "next_period",
+    "numbered_period",
+    "period_end",
+    "period_number",
+    "period_start",
+    "period_starts",
+]
+
+#: The periods, shortest first.
+PERIODS = ("day", "week", "month")
+
+_EPOCH = date(1970, 1, 1)
+# Monday 1969-12-29: weeks are counted from the Monday before the epoch.
+_MONDAY = _EPOCH - timedelta(days=3)
+
+
+def period_number(day: date, period: str) -> int:
+    """The period holding ``day`` as an integer; the next period is that integer + 1.
+
+    Days since 1970-01-01, weeks since Monday 1969-12-29, or ``year * 12 + month - 1``.
+    """
+    if period == "day":
+        return (day - _EPOCH).days
+    if period == "week":
+        return (day - _MONDAY).days // 7
+    if period == "month":
+        return day.year * 12 + day.month - 1
+    raise ValueError(f"period must be one of {', '.join(PERIODS)}, got {period!r}")
+
+
+def numbered_period(number: int, period: str) -> date:
+    """The first day of the period ``number`` (the inverse of ``period_number``)."""
+    if period == "day":
+        return _EPOCH + timedelta(days=number)
+    if period == "week":
+        return _MONDAY + timedelta(weeks=number)
+    year, month = divmod(number, 12)
+    return date(year, month + 1, 1)
+
+
+def period_start(day: date, period: str) -> date:
+    """The first day of the period holding ``day``: the day itself, its Monday, or the
+    first of its month."""
+    return numbered_period(period_number(day, period), period)
+
+
+def next_period(day: date, period: str) -> date:
+    """The first day of the period after the one holding ``day``."""
+    return numbered_period(period_number(day, period) + 1, period)
+
+
+def period_end(day: date, period: str) -> date:
+    """The last day of the period holding ``day``."""
+    return next_period(day, period) - timedelta(days=1)
+
+
+def period_starts(first: date, last: date, period: str) -> list[date]:
+    """The first days of every period from the one holding ``first`` to the one holding
+    ``last``, both included (empty when ``last`` comes first)."""
+    start, stop = period_number(first, period), period_number(last, period)
+    return [numbered_period(n, period) for n in range(start, stop + 1)]
