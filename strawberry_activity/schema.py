@@ -10,7 +10,10 @@
         ...
 
     # query { activeUsers { dau wau mau stickiness count(days: 3)
-    #         series(metric: MAU, start: "2026-06-01", end: "2026-06-30") { date value } } }
+    #         series(metric: MAU, start: "2026-06-01", end: "2026-06-30") { date value }
+    #         retention(start: "2026-06-01", end: "2026-08-31") { start size retained }
+    #         lifecycle(start: "2026-06-01", end: "2026-08-31", period: MONTH) { start new }
+    #         powerUsers(days: 28) { days users } } }
 
 Only users allowed by ``METRICS_PERMISSION`` (default: active staff) see anything; everyone
 else gets a GraphQL permission error and no metric query runs. The permission is checked
@@ -36,12 +39,26 @@ from strawberry_activity.metrics import (
     get_active_users,
     get_activity_metrics,
     get_activity_series,
+    get_lifecycle,
+    get_power_users,
+    get_retention,
+    validate_date,
     validate_days,
+    validate_period,
     validate_range,
 )
 from strawberry_activity.models import validate_kind
 
-__all__ = ["ActiveUsers", "ActivityMetric", "ActivityPoint", "ActivityQuery"]
+__all__ = [
+    "ActiveUsers",
+    "ActivityMetric",
+    "ActivityPeriod",
+    "ActivityPoint",
+    "ActivityQuery",
+    "LifecyclePointType",
+    "PowerUsersBucket",
+    "RetentionCohortType",
+]
 
 # The fields of ActiveUsers computed together by the one metrics query.
 _SUMMARY_FIELDS = frozenset(
@@ -70,6 +87,52 @@ class ActivityMetric(Enum):
 class ActivityPoint:
     date: datetime.date
     value: int
+
+
+@strawberry.enum(
+    description="A calendar period of the growth analytics, in DAY_TIMEZONE: a day, a week "
+    "(Monday to Sunday) or a calendar month."
+)
+class ActivityPeriod(Enum):
+    DAY = "day"
+    WEEK = "week"
+    MONTH = "month"
+
+
+@strawberry.type(
+    name="RetentionCohort",
+    description="The users whose first period is `start`, and how many came back later.",
+)
+class RetentionCohortType:
+    start: datetime.date = strawberry.field(description="The first day of the period.")
+    size: int = strawberry.field(description="Users whose first period it is.")
+    retained: list[int] = strawberry.field(
+        description="Users of the cohort active i periods later (retained[0] = size), up "
+        "to the period holding `end`."
+    )
+
+
+@strawberry.type(
+    name="LifecyclePoint",
+    description="Who was active in the period starting on `start`, against the one before.",
+)
+class LifecyclePointType:
+    start: datetime.date = strawberry.field(description="The first day of the period.")
+    new: int = strawberry.field(description="Users whose first period it is.")
+    returning: int = strawberry.field(description="Active in it and in the period before.")
+    resurrecting: int = strawberry.field(
+        description="Active in it, not in the period before, and not new."
+    )
+    dormant: int = strawberry.field(description="Active in the period before, not in it.")
+    quick_ratio: float | None = strawberry.field(
+        description="(new + resurrecting) / dormant, rounded to 4 decimals; null when dormant is 0."
+    )
+
+
+@strawberry.type(description="Users active on exactly `days` of the days asked for.")
+class PowerUsersBucket:
+    days: int
+    users: int
 
 
 def _check(validate: Any, *args: Any) -> Any:
@@ -141,6 +204,59 @@ class ActiveUsers:
             for day, value in get_activity_series(metric.value, start, end, kind=self.kind)
         ]
 
+    @strawberry.field(
+        description="One retention cohort per period from the one holding start to the one "
+        "holding end (calendar periods in DAY_TIMEZONE)."
+    )
+    @django_resolver
+    def retention(
+        self,
+        start: datetime.date,
+        end: datetime.date,
+        period: ActivityPeriod = ActivityPeriod.WEEK,
+    ) -> list[RetentionCohortType]:
+        _check(validate_period, period.value, start, end)
+        return [
+            RetentionCohortType(start=c.start, size=c.size, retained=list(c.retained))
+            for c in get_retention(start, end, period=period.value, kind=self.kind)
+        ]
+
+    @strawberry.field(
+        description="New, returning, resurrecting and dormant users and the quick ratio, "
+        "per period from the one holding start to the one holding end."
+    )
+    @django_resolver
+    def lifecycle(
+        self,
+        start: datetime.date,
+        end: datetime.date,
+        period: ActivityPeriod = ActivityPeriod.WEEK,
+    ) -> list[LifecyclePointType]:
+        _check(validate_period, period.value, start, end)
+        return [
+            LifecyclePointType(
+                start=p.start,
+                new=p.new,
+                returning=p.returning,
+                resurrecting=p.resurrecting,
+                dormant=p.dormant,
+                quick_ratio=p.quick_ratio,
+            )
+            for p in get_lifecycle(start, end, period=period.value, kind=self.kind)
+        ]
+
+    @strawberry.field(
+        description="Users by number of active days among the `days` calendar days ending "
+        "on `end` (default: today in DAY_TIMEZONE): one bucket per number, 1 to days."
+    )
+    @django_resolver
+    def power_users(
+        self, days: int = 28, end: datetime.date | None = None
+    ) -> list[PowerUsersBucket]:
+        _check(_validate_power_users, days, end)
+        histogram = get_power_users(days=days, end=end, kind=self.kind)
+        return [PowerUsersBucket(days=n, users=users) for n, users in histogram.items()]
+
     def _summary(self) -> dict[str, Any]:
         # Filled by the activeUsers resolver whenever a summary field is selected.
         assert self.summary is not None
@@ -154,6 +270,27 @@ def _as_date(value: Any) -> Any:
         except ValueError:
             return value  # validate_range says what is wrong with it
     return value
+
+
+def _validate_power_users(days: Any, end: Any) -> None:
+    validate_days(days)
+    if end is not None:
+        validate_date("end", end)
+
+
+def _as_period(value: Any) -> Any:
+    """A period argument as the API spells it: a variable arrives as the enum member, a
+    literal as its source text, an omitted one as None (the default, WEEK)."""
+    if value is None:
+        return ActivityPeriod.WEEK.value
+    if isinstance(value, Enum):
+        return value.value
+    return str(value).lower()
+
+
+def _as_int(value: Any) -> Any:
+    # A literal arrives as its source text; GraphQL has checked it is an Int.
+    return int(value) if isinstance(value, str) else value
 
 
 def _authorize(info: Info) -> None:
@@ -194,9 +331,7 @@ class ActivityQuery:
         # Out-of-range input fails before the summary query, not after it (SPEC §6).
         for field in selected:
             if field.name == "count":
-                days = field.arguments.get("days")
-                # A literal arrives as its source text; GraphQL has checked it is an Int.
-                _check(validate_days, int(days) if isinstance(days, str) else days)
+                _check(validate_days, _as_int(field.arguments.get("days")))
             elif field.name == "series":
                 args = field.arguments
                 # GraphQL has checked the types. Literals arrive as text, variables as
@@ -207,6 +342,17 @@ class ActivityQuery:
                     metric.value if isinstance(metric, Enum) else str(metric).lower(),
                     *(_as_date(args.get(name)) for name in ("start", "end")),
                 )
+            elif field.name in ("retention", "lifecycle"):
+                args = field.arguments
+                _check(
+                    validate_period,
+                    _as_period(args.get("period")),
+                    *(_as_date(args.get(name)) for name in ("start", "end")),
+                )
+            elif field.name == "powerUsers":
+                args = field.arguments
+                days = _as_int(args.get("days", 28))
+                _check(_validate_power_users, days, _as_date(args.get("end")))
         summary = None
         if {field.name for field in selected} & _SUMMARY_FIELDS:
             summary = get_activity_metrics(kind=kind)
