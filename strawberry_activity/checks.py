@@ -18,7 +18,7 @@ from django.utils.module_loading import import_string
 
 from strawberry_activity.conf import DEFAULTS, SETTING_NAME, activity_settings
 
-__all__ = ["check_settings"]
+__all__ = ["check_settings", "check_versions"]
 
 # Subscriptions are never activity (SPEC §3.2); the extension tracks when an operation's
 # result is ready, which a subscription stream never has.
@@ -304,3 +304,26 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]
                 )
             )
     return errors
+
+
+# One id per dependency, below its minimum (SPEC §13); the floors are in versions.py.
+VERSION_CHECK_IDS = {"django": 30, "strawberry-graphql": 31, "strawberry-graphql-django": 32}
+
+
+@register(Tags.compatibility)
+def check_versions(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
+    """Django, strawberry-graphql and strawberry-graphql-django are at least the releases
+    strawberry-activity supports: below one, an Error names the version found and the one
+    needed."""
+    from strawberry_activity.versions import WHY, too_old
+
+    return [
+        Error(
+            f"strawberry-activity needs {old.name}>={old.needed}, "
+            + (f"found {old.name} {old.found}." if old.found else f"{old.name} is not installed."),
+            hint=f"{WHY[old.name]} Upgrade: pip install '{old.name}>={old.needed}'",
+            obj=old.name,
+            id=f"strawberry_activity.E{VERSION_CHECK_IDS[old.name]:03d}",
+        )
+        for old in too_old()
+    ]
