@@ -339,6 +339,19 @@ def report(
                         f"{name}: tracking added {added} ms to the p99 of {part} "
                         f"(budget {1000 * args.budget:.0f} ms)"
                     )
+            # Tracking that holds every server thread slows the plain requests too, which
+            # the difference above cannot see: compare them with the baseline's.
+            base = figures["phases"].get("baseline")
+            if base is not None:
+                plain = row["mutations"]["without"]["p99_ms"]
+                row["plain_vs_baseline_p99_ms"] = delta = round(
+                    plain - base["mutations"]["without"]["p99_ms"], 1
+                )
+                if delta > 1000 * args.budget:
+                    problems.append(
+                        f"{name}: the p99 of mutations without the extension rose {delta} ms "
+                        f"over the baseline's (budget {1000 * args.budget:.0f} ms)"
+                    )
         figures["phases"][name] = row
     # One line a minute per process and cause (tracking.WARNING_INTERVAL): 4 processes,
     # at most 2 causes a fault (the gate, the write), plus one minute boundary each.
@@ -372,7 +385,12 @@ def print_report(figures: dict[str, Any], problems: list[str]) -> None:
             f"{row['fault_s']}s",
             row["mutations"],
             str(row["warnings"]),
-            row.get("recorded_after", "-"),
+            row.get("recorded_after", "-")
+            + (
+                f" (plain p99 {row['plain_vs_baseline_p99_ms']:+} ms vs baseline)"
+                if "plain_vs_baseline_p99_ms" in row
+                else ""
+            ),
         )
         for server in ("async", "sync"):
             line(f"  {server}", "", row[server], "", "")
