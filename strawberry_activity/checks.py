@@ -167,6 +167,13 @@ def _check_database() -> list[CheckMessage]:
     return []
 
 
+def _check_prometheus_token() -> list[CheckMessage]:
+    value = activity_settings.raw("PROMETHEUS_TOKEN")
+    if value is not None and (not isinstance(value, str) or not value.strip()):
+        return [_error("PROMETHEUS_TOKEN", "must be a non-empty string or None.", 23)]
+    return []
+
+
 def _check_operations() -> list[CheckMessage]:
     value = activity_settings.raw("TRACK_OPERATIONS")
     if isinstance(value, str) or not isinstance(value, Sequence | set | frozenset):
@@ -287,6 +294,7 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]
     errors += _check_backend()
     errors += _check_cache()
     errors += _check_database()
+    errors += _check_prometheus_token()
     errors += _check_operations()
     errors += _check_kinds()
     errors += _check_timezone()

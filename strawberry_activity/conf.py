@@ -55,6 +55,8 @@ DEFAULTS: dict[str, Any] = {
     "METRICS_CACHE_SECONDS": 0,
     # Database alias for metric reads (a read replica), or None for the default router.
     "METRICS_DATABASE": None,
+    # Bearer token a Prometheus scraper sends to strawberry_activity.prometheus.metrics_view.
+    "PROMETHEUS_TOKEN": None,
     # Where activity lived before this package: [{"model", "user_field", "timestamp_field"}].
     "ACTIVITY_SOURCES": [],
     # Time zone of calendar days in the ledger and series (default: settings.TIME_ZONE).
