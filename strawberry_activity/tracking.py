@@ -35,6 +35,7 @@ from django.dispatch import receiver
 from django.utils import timezone
 from strawberry.utils.str_converters import to_camel_case
 
+from strawberry_activity import counters
 from strawberry_activity.backends import BaseBackend, get_backend
 from strawberry_activity.conf import activity_settings
 from strawberry_activity.cooldown import Cooldown, bounded_cache
@@ -65,6 +66,7 @@ def report_failure(where: str, exc: BaseException) -> None:
     During an outage every request fails the same way; one line a minute (with the count
     of the ones left out) says as much as a thousand.
     """
+    counters.count_failure(where, exc)
     key = (where, type(exc).__name__)
     now = time.monotonic()
     with _failures_lock:
@@ -157,6 +159,7 @@ class Tracker:
                 )
                 claimed = not in_transaction and holder is None
                 if holder is not None:
+                    counters.count_cooldown_hit("shared")
                     cooldown.remember(key, holder, until=day_end)
                     return False
             except Exception as exc:
@@ -190,6 +193,7 @@ class Tracker:
                     day=day if new_day else None,
                 )
                 stored_at = stored.timestamp() if stored is not None else None
+                counters.count_write(kind, written)
         except Exception as exc:
             if claimed:
                 self._release(gate)

@@ -456,10 +456,6 @@ def test_a_real_scrape_under_gunicorn(gunicorn: Any) -> None:
 # -- the write path feeds the counters ----------------------------------------------------------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the three counters.* calls are not in tracking.py yet: remove this marker with them",
-)
 @pytest.mark.django_db(transaction=True)
 def test_tracking_feeds_the_counters() -> None:
     from django.core.cache import caches
