@@ -14,6 +14,7 @@ import platform
 import sys
 import time
 from collections.abc import Callable
+from dataclasses import replace
 
 BENCHMARKS = (
     "hot_path",
@@ -23,6 +24,7 @@ BENCHMARKS = (
     "metrics",
     "series",
     "write_budget",
+    "analytics",
     "backfill",  # last: it rewrites the ledger and the user table's activity column
 )
 
@@ -46,7 +48,7 @@ def main(argv: list[str] | None = None) -> int:
     import psycopg
     from django.db import connection
 
-    from benchmarks import data, database, lookup, operations, writes
+    from benchmarks import analytics, data, database, lookup, operations, writes
     from benchmarks.harness import Result
 
     sizes = data.QUICK if args.quick else data.FULL
@@ -60,11 +62,18 @@ def main(argv: list[str] | None = None) -> int:
         f"{os.cpu_count()} cores",
         flush=True,
     )
+    # The analytics benchmark brings its own ledger: alone, it needs the users only.
+    users_only = args.only is not None and set(args.only) <= {"analytics"}
+    wanted = replace(sizes, sources=0, ledger_days=0) if users_only else sizes
     existing = data.database_sizes() if args.keep else None
-    if existing is None or (existing.users, existing.sources) != (sizes.users, sizes.sources):
-        print(f"# generating {sizes.label} in {connection.settings_dict['NAME']}", flush=True)
+    if (
+        existing is None
+        or existing.users != wanted.users
+        or (not users_only and existing.sources != wanted.sources)
+    ):
+        print(f"# generating {wanted.label} in {connection.settings_dict['NAME']}", flush=True)
         data.create_database()
-        data.generate(sizes)
+        data.generate(wanted)
     with connection.cursor() as cursor:
         cursor.execute("SHOW server_version")
         print(f"# PostgreSQL {cursor.fetchone()[0]}", flush=True)
@@ -79,6 +88,7 @@ def main(argv: list[str] | None = None) -> int:
         "metrics": lambda: database.metrics(sizes),
         "series": lambda: database.series(sizes),
         "write_budget": lambda: writes.write_budget(quick=args.quick),
+        "analytics": lambda: analytics.analytics(sizes),
         "backfill": lambda: database.backfill(sizes),
     }
     results: list[Result] = []
