@@ -38,9 +38,10 @@ from django.utils import timezone
 from strawberry_activity.backends import get_backend
 from strawberry_activity.conf import activity_settings
 from strawberry_activity.models import validate_kind
-from strawberry_activity.periods import PERIODS, period_starts
+from strawberry_activity.periods import PERIODS, period_start, period_starts
 
 __all__ = [
+    "DEFAULT_PERIODS",
     "METRICS",
     "WINDOWS",
     "LifecyclePoint",
@@ -50,6 +51,7 @@ __all__ = [
     "aget_power_users",
     "aget_retention",
     "cached",
+    "default_range",
     "get_active_users",
     "get_activity_metrics",
     "get_activity_series",
@@ -295,6 +297,27 @@ class LifecyclePoint:
     def active(self) -> int:
         """Users active in the period: ``new + returning + resurrecting``."""
         return self.new + self.returning + self.resurrecting
+
+
+#: Periods shown when no range is asked for (the dashboard, ``activity_report``).
+DEFAULT_PERIODS: dict[str, int] = {"day": 28, "week": 12, "month": 6}
+
+
+def default_range(period: str, end: date | None = None) -> tuple[date, date]:
+    """The range the dashboard and ``activity_report`` show without one: the last 28
+    days, 12 weeks or 6 months up to ``end`` (default: today), shortened to ``MAX_DAYS``.
+
+    >>> default_range("week", date(2026, 6, 30))
+    (datetime.date(2026, 4, 13), datetime.date(2026, 6, 30))
+    """
+    last = local_today() if end is None else end
+    first = last
+    for _ in range(DEFAULT_PERIODS[period] - 1):
+        first = period_start(first, period) - timedelta(days=1)
+    first = max(
+        period_start(first, period), last - timedelta(days=int(activity_settings.MAX_DAYS) - 1)
+    )
+    return first, last
 
 
 def quick_ratio(new: int, resurrecting: int, dormant: int) -> float | None:
