@@ -6,10 +6,14 @@ the admin index gets a "Dashboard" row in this app's section, linking to::
     /admin/strawberry_activity/useractivity/dashboard/     (URL name:
                                                          "admin:strawberry_activity_dashboard")
 
-The dashboard shows DAU / WAU / MAU, their percentages and stickiness now, and a 90-day
-chart (server-side SVG: no JavaScript, no network), for the default kind or any other.
-Every number comes from the metrics API (``get_activity_metrics``,
-``get_activity_series``, ``get_stickiness_series``): the admin computes nothing itself.
+The dashboard shows DAU / WAU / MAU, their percentages and stickiness now (with the change
+against the previous period), a 90-day chart, and the growth analytics of a period (day,
+week or month) and date range: a retention triangle, a lifecycle chart with the quick
+ratio and a power-user histogram. All server-side (SVG and HTML: no JavaScript, no
+network), for the default kind or any other. Every number comes from the metrics API
+(``get_activity_metrics``, ``get_activity_series``, ``get_stickiness_series``,
+``get_retention``, ``get_lifecycle``, ``get_power_users``): the admin computes nothing
+itself.
 
 On a custom ``AdminSite``::
 
@@ -24,7 +28,7 @@ from collections.abc import Callable, Mapping, Sequence
 from datetime import date, timedelta
 from math import ceil, log10
 from typing import TYPE_CHECKING, Any
-from zoneinfo import ZoneInfo
+from urllib.parse import urlencode
 
 from django.contrib import admin
 from django.contrib.admin.sites import AdminSite
@@ -39,11 +43,22 @@ from django.utils.translation import gettext_lazy as _
 
 from strawberry_activity.conf import activity_settings
 from strawberry_activity.metrics import (
+    WINDOWS,
+    LifecyclePoint,
+    RetentionCohort,
+    default_range,
     get_activity_metrics,
     get_activity_series,
+    get_lifecycle,
+    get_power_users,
+    get_retention,
     get_stickiness_series,
+    local_today,
+    percent_change,
+    validate_period,
 )
 from strawberry_activity.models import DEFAULT_KIND, ActivityDay, UserActivity
+from strawberry_activity.periods import PERIODS, period_start
 
 if TYPE_CHECKING:
     from django.utils.functional import _StrOrPromise as StrOrPromise
@@ -57,6 +72,9 @@ __all__ = [
     "ActivityDayAdmin",
     "UserActivityAdmin",
     "build_chart",
+    "build_histogram",
+    "build_lifecycle_chart",
+    "build_retention_table",
     "register_activity_admin",
 ]
 
@@ -65,11 +83,16 @@ CHART_DAYS = 90
 #: Colour of each line (the same in light and dark themes).
 COLORS = {"dau": "#e4572e", "wau": "#3a8fb7", "mau": "#205067", "stickiness": "#5b8e3e"}
 LABELS = {"dau": "DAU", "wau": "WAU", "mau": "MAU", "stickiness": "Stickiness (DAU / MAU)"}
-
-
-def local_today() -> date:
-    """Today in ``DAY_TIMEZONE``: the last day of the ledger's calendar."""
-    return timezone.now().astimezone(ZoneInfo(activity_settings.DAY_TIMEZONE)).date()
+#: Days counted by the power-user histogram (ending on the growth range's last day).
+POWER_DAYS = 28
+#: Colours of the lifecycle chart and the histogram (the same in light and dark themes).
+LIFECYCLE = {
+    "new": ("#5b8e3e", _("New")),
+    "returning": ("#3a8fb7", _("Returning")),
+    "resurrecting": ("#e8a33d", _("Resurrecting")),
+    "dormant": ("#e4572e", _("Dormant")),
+}
+PERIOD_LABELS = {"day": _("Day"), "week": _("Week"), "month": _("Month")}
 
 
 # -- list filters ---------------------------------------------------------------------
@@ -186,16 +209,20 @@ class UserActivityAdmin(ReadOnlyMixin, UserActivityAdminBase):
         series = {
             name: get_activity_series(name, start, end, kind=kind) for name in ("mau", "wau", "dau")
         }
+        growth = growth_context(request, kind)
         context = {
             **self.admin_site.each_context(request),
             "title": _("Activity dashboard"),
             # The chart wants the width; the sidebar would also mark "User activity" current.
             "is_nav_sidebar_enabled": False,
             "opts": self.model._meta,
-            "kinds": kinds,
+            "kinds": [
+                {"kind": k, "query": urlencode({"kind": k, **growth["params"]})} for k in kinds
+            ],
             "kind": kind,
             "metrics": metrics,
-            "cards": cards(metrics),
+            "cards": cards(metrics, changes(series, end)),
+            "growth": growth,
             "chart": build_chart(series),
             "stickiness_chart": build_chart(
                 {"stickiness": get_stickiness_series(start, end, kind=kind)},
@@ -232,9 +259,55 @@ def available_kinds() -> list[str]:
 # -- the dashboard's numbers and chart ------------------------------------------------
 
 
-def cards(metrics: dict[str, Any]) -> list[dict[str, Any]]:
-    """The summary cards, straight from ``get_activity_metrics``."""
+def changes(
+    series: Mapping[str, Sequence[tuple[date, int]]], today: date
+) -> dict[str, dict[str, Any]]:
+    """ "vs previous period" for each card, from the daily series: the last complete period
+    (the day, 7 or 30 days ending yesterday: today is still in progress) against the one
+    before it, calendar days in ``DAY_TIMEZONE``."""
+    result = {}
+    for name, points in series.items():
+        values = dict(points)
+        window = WINDOWS[name]
+        last = today - timedelta(days=1)
+        before = last - timedelta(days=window)
+        if last not in values or before not in values:
+            continue
+        current, previous = values[last], values[before]
+        change = percent_change(current, previous)
+        span = _("the day") if window == 1 else _("%(n)s days") % {"n": window}
+        versus = (
+            _("vs the day before") if window == 1 else _("vs previous %(n)s days") % {"n": window}
+        )
+        result[name] = {
+            "current": current,
+            "previous": previous,
+            "change": change,
+            "direction": "flat" if not change else ("up" if change > 0 else "down"),
+            "display": "\u2013" if change is None else f"{change:+.1f}%",
+            "label": versus,
+            "title": _(
+                "%(current)s users in %(span)s ending %(last)s, %(previous)s in %(span)s "
+                "ending %(before)s (calendar days; today is still in progress)"
+            )
+            % {
+                "current": f"{current:,}",
+                "previous": f"{previous:,}",
+                "span": span,
+                "last": last.isoformat(),
+                "before": before.isoformat(),
+            },
+        }
+    return result
+
+
+def cards(
+    metrics: dict[str, Any], deltas: Mapping[str, dict[str, Any]] | None = None
+) -> list[dict[str, Any]]:
+    """The summary cards, straight from ``get_activity_metrics``, each with its change
+    against the previous period (``changes``) when given."""
     total = metrics["total_users"]
+    deltas = deltas or {}
     result = [
         {
             "metric": name,
@@ -243,6 +316,7 @@ def cards(metrics: dict[str, Any]) -> list[dict[str, Any]]:
             "display": f"{metrics[name]:,}",
             "note": _("%(percent)s%% of %(total)s users")
             % {"percent": metrics[f"{name}_percentage"], "total": f"{total:,}"},
+            "delta": deltas.get(name),
         }
         for name in ("dau", "wau", "mau")
     ]
@@ -329,6 +403,282 @@ def build_chart(
             if day.weekday() == 0 and (len(days) <= 31 or (day.toordinal() // 7) % 2 == 0)
         ],
         "lines": lines,
+    }
+
+
+# -- growth analytics -------------------------------------------------------------------
+
+
+def _date_param(request: HttpRequest, name: str, errors: list[str]) -> date | None:
+    value = request.GET.get(name) or None
+    if value is None:
+        return None
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        errors.append(_("%(name)s is not a date: %(value)r") % {"name": name, "value": value})
+        return None
+
+
+def growth_context(request: HttpRequest, kind: str) -> dict[str, Any]:
+    """The growth section: the period and range asked for (``?period=week&start=...&end=...``,
+    by default the last 12 weeks), and the retention table, lifecycle chart and power-user
+    histogram from ``get_retention``, ``get_lifecycle`` and ``get_power_users``. A bad
+    input is shown as an error above the default range, never a 500."""
+    errors: list[str] = []
+    period = request.GET.get("period", "week")
+    if period not in PERIODS:
+        errors.append(_("Unknown period %(period)r.") % {"period": period})
+        period = "week"
+    start, end = _date_param(request, "start", errors), _date_param(request, "end", errors)
+    params = {"period": period} if "period" in request.GET and not errors else {}
+    default_start, default_end = default_range(period, end)
+    start, end = start or default_start, end or default_end
+    try:
+        validate_period(period, start, end)
+    except ValueError as exc:
+        errors.append(str(exc))
+        start, end = default_range(period)
+    if not errors:
+        params.update({k: str(request.GET[k]) for k in ("start", "end") if request.GET.get(k)})
+    today = local_today()
+    cohorts = get_retention(start, end, period=period, kind=kind)
+    points = get_lifecycle(start, end, period=period, kind=kind)
+    histogram = get_power_users(days=POWER_DAYS, end=end, kind=kind)
+    others = {k: v for k, v in params.items() if k != "period"}
+    return {
+        "period": period,
+        "period_label": PERIOD_LABELS[period].lower(),
+        "start": start,
+        "end": end,
+        "errors": errors,
+        "params": params,
+        "periods": [
+            {
+                "period": p,
+                "label": PERIOD_LABELS[p],
+                "query": urlencode({"kind": kind, "period": p, **others}),
+                "selected": p == period,
+            }
+            for p in PERIODS
+        ],
+        "retention": build_retention_table(cohorts, period, today),
+        "lifecycle": build_lifecycle_chart(points, period, today),
+        "histogram": build_histogram(histogram),
+        "power_days": POWER_DAYS,
+        "power_start": end - timedelta(days=POWER_DAYS - 1),
+    }
+
+
+def period_label(day: date, period: str) -> str:
+    """How a period is named on an axis: "Nov 3" (a day or the week starting on it) or
+    "Nov 2026"."""
+    return f"{day:%b %Y}" if period == "month" else f"{day:%b} {day.day}"
+
+
+def build_retention_table(
+    cohorts: Sequence[RetentionCohort], period: str, today: date
+) -> dict[str, Any]:
+    """Rows of the retention triangle: each cell a percentage of its cohort, shaded by it
+    (the shade is ``alpha`` for ``rgba``), with the count for the tooltip. Periods still in
+    progress (holding ``today``) are marked.
+
+    >>> table = build_retention_table(get_retention(start, end), "week", today)
+    >>> table["rows"][0]["cells"][1]["percent"]
+    45.0
+    """
+    current = period_start(today, period)
+    starts = [cohort.start for cohort in cohorts]
+    width = len(cohorts[0].retained) if cohorts else 0
+    rows = []
+    for i, cohort in enumerate(cohorts):
+        cells = []
+        for offset, (count, percent) in enumerate(
+            zip(cohort.retained, cohort.percentages(), strict=True)
+        ):
+            shade = round(0.06 + 0.84 * percent / 100, 3) if cohort.size else 0.0
+            cells.append(
+                {
+                    "offset": offset,
+                    "count": count,
+                    "percent": percent,
+                    "display": f"{percent:.0f}%" if cohort.size else "",
+                    "alpha": shade,
+                    "dark": shade > 0.5,
+                    "in_progress": bool(cohort.size) and starts[i + offset] == current,
+                    "title": _("%(count)s of %(size)s users (%(percent)s%%)")
+                    % {"count": f"{count:,}", "size": f"{cohort.size:,}", "percent": percent},
+                }
+            )
+        rows.append(
+            {
+                "start": cohort.start.isoformat(),
+                "label": period_label(cohort.start, period),
+                "size": cohort.size,
+                "cells": cells,
+                "blank": range(width - len(cells)),
+            }
+        )
+    return {"rows": rows, "offsets": range(width), "period": period}
+
+
+def _axis(top: float, plot: tuple[float, float], label: Callable[[float], str]) -> list[Any]:
+    """Ticks of an axis from 0 to ``top`` mapped onto ``plot`` (y of 0, y of top)."""
+    maximum, step = nice_ceiling(top)
+    zero, high = plot
+    return [
+        {"y": round(zero + (high - zero) * t / maximum, 1), "label": label(t)}
+        for t in (step * i for i in range(round(maximum / step) + 1))
+    ]
+
+
+def build_lifecycle_chart(
+    points: Sequence[LifecyclePoint],
+    period: str,
+    today: date,
+    *,
+    width: int = 780,
+    height: int = 320,
+) -> dict[str, Any]:
+    """An SVG stacked-bar chart: new, returning and resurrecting users above the axis,
+    dormant ones below it, and the quick ratio as a line on its own axis (right). Each bar
+    segment and point keeps its period and exact value (``data-*`` in the SVG)."""
+    left, right, top, bottom = 52, 46, 14, 30
+    plot_w, plot_h = width - left - right, height - top - bottom
+    up, _step = nice_ceiling(max((p.active for p in points), default=0))
+    down, _step = nice_ceiling(max((p.dormant for p in points), default=0))
+    down = down if any(p.dormant for p in points) else up / 4
+    zero = top + plot_h * up / (up + down)
+    scale = plot_h / (up + down)
+    ratios = [p.quick_ratio for p in points if p.quick_ratio is not None]
+    ratio_top, _step = nice_ceiling(max([1.0, *ratios]))
+    slot = plot_w / max(1, len(points))
+    bar = max(2.0, min(48.0, slot * 0.68))
+    current = period_start(today, period)
+    bars, line = [], []
+    for i, point in enumerate(points):
+        x = left + slot * i + (slot - bar) / 2
+        centre = round(x + bar / 2, 1)
+        y = zero
+        segments = []
+        for status in ("new", "returning", "resurrecting"):
+            value = getattr(point, status)
+            h = value * scale
+            y -= h
+            segments.append(_segment(status, value, round(y, 1), round(h, 1), point, period))
+        h = point.dormant * scale
+        segments.append(
+            _segment("dormant", point.dormant, round(zero, 1), round(h, 1), point, period)
+        )
+        if point.quick_ratio is not None:
+            line.append(
+                {
+                    "x": centre,
+                    "y": round(zero - (zero - top) * point.quick_ratio / ratio_top, 1),
+                    "value": point.quick_ratio,
+                    "start": point.start.isoformat(),
+                    "title": _("Quick ratio %(label)s: %(value)s")
+                    % {"label": period_label(point.start, period), "value": point.quick_ratio},
+                }
+            )
+        bars.append(
+            {
+                "x": round(x, 1),
+                "width": round(bar, 1),
+                "centre": centre,
+                "start": point.start.isoformat(),
+                "segments": segments,
+                "in_progress": point.start == current,
+            }
+        )
+    every = max(1, ceil(len(points) / (plot_w / 56)))
+    return {
+        "width": width,
+        "height": height,
+        "left": left,
+        "right": width - right,
+        "top": top,
+        "bottom": height - bottom,
+        "zero": round(zero, 1),
+        "bars": bars,
+        "line": line,
+        "path": " ".join(f"{p['x']},{p['y']}" for p in line),
+        "legend": [
+            {"status": k, "color": c, "label": label} for k, (c, label) in LIFECYCLE.items()
+        ],
+        "y_ticks": [
+            *_axis(up, (zero, top), lambda v: f"{v:,.0f}"),
+            *_axis(down, (zero, top + plot_h), lambda v: f"\u2212{v:,.0f}" if v else "")[1:],
+        ],
+        "ratio_ticks": _axis(ratio_top, (zero, top), lambda v: f"{v:g}"),
+        "ratio_one": round(zero - (zero - top) / ratio_top, 1),
+        "x_ticks": [
+            {"x": b["centre"], "label": period_label(p.start, period)}
+            for i, (b, p) in enumerate(zip(bars, points, strict=True))
+            if i % every == 0
+        ],
+    }
+
+
+def _segment(
+    status: str, value: int, y: float, height: float, point: LifecyclePoint, period: str
+) -> dict[str, Any]:
+    color, label = LIFECYCLE[status]
+    return {
+        "status": status,
+        "value": value,
+        "y": y,
+        "height": height,
+        "color": color,
+        "title": _("%(status)s %(period)s: %(value)s users")
+        % {"status": label, "period": period_label(point.start, period), "value": f"{value:,}"},
+    }
+
+
+def build_histogram(
+    histogram: Mapping[int, int], *, width: int = 360, height: int = 320
+) -> dict[str, Any]:
+    """An SVG bar chart of ``get_power_users``: users by number of active days, each bar
+    with its exact value (``data-days`` / ``data-value``) and share of the active users."""
+    left, right, top, bottom = 48, 10, 14, 30
+    plot_w, plot_h = width - left - right, height - top - bottom
+    maximum, _step = nice_ceiling(max(histogram.values(), default=0))
+    total = sum(histogram.values())
+    slot = plot_w / max(1, len(histogram))
+    bars: list[dict[str, Any]] = []
+    for i, (days, users) in enumerate(histogram.items()):
+        h = plot_h * users / maximum
+        bars.append(
+            {
+                "days": days,
+                "value": users,
+                "x": round(left + slot * i + slot * 0.12, 1),
+                "width": round(slot * 0.76, 1),
+                "y": round(top + plot_h - h, 1),
+                "height": round(h, 1),
+                "centre": round(left + slot * (i + 0.5), 1),
+                "title": _("%(users)s users active on %(days)s of the days (%(share)s%%)")
+                % {
+                    "users": f"{users:,}",
+                    "days": days,
+                    "share": round(100 * users / total, 1) if total else 0.0,
+                },
+            }
+        )
+    # Every bar up to two weeks; beyond, the first, the weeks (or months) and the last.
+    step = 1 if len(bars) <= 14 else (7 if len(bars) <= 70 else 30)
+    ticks = {1, len(bars), *range(step, len(bars) + 1, step)}
+    return {
+        "width": width,
+        "height": height,
+        "left": left,
+        "right": width - right,
+        "top": top,
+        "bottom": height - bottom,
+        "bars": bars,
+        "total": total,
+        "y_ticks": _axis(maximum, (top + plot_h, top), lambda v: f"{v:,.0f}"),
+        "x_ticks": [b for b in bars if b["days"] in ticks],
     }
 
 

@@ -60,6 +60,7 @@ __all__ = [
     "get_retention",
     "get_stickiness_series",
     "local_today",
+    "percent_change",
     "percentage",
     "quick_ratio",
     "stickiness",
@@ -318,6 +319,16 @@ def default_range(period: str, end: date | None = None) -> tuple[date, date]:
         period_start(first, period), last - timedelta(days=int(activity_settings.MAX_DAYS) - 1)
     )
     return first, last
+
+
+def percent_change(current: int, previous: int) -> float | None:
+    """``round(100 * (current - previous) / previous, 1)``: the change against a previous
+    period, in percent; None when ``previous`` is 0.
+
+    >>> percent_change(1100, 1000)
+    10.0
+    """
+    return round(100 * (current - previous) / previous, 1) if previous else None
 
 
 def quick_ratio(new: int, resurrecting: int, dormant: int) -> float | None:
