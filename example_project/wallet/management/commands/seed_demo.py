@@ -9,6 +9,12 @@ The population: sign-ups grow over the period, activity follows the week (Friday
 Sunday is quiet), engagement is heavy-tailed (a few daily users, many occasional ones),
 users drift away, and some users only ever log in while others move money.
 
+And a story for the growth analytics (the dashboard's retention, lifecycle and power-user
+charts): a new onboarding ships a little past the middle of the period, and the cohorts
+that sign up after it stay far longer; three weeks before today a win-back
+e-mail brings a share of the lapsed users back for a few weeks (a wave of resurrected
+users, the quick ratio jumps); and a small core uses the wallet nearly every day.
+
 Running it again does nothing when the demo population exists (``--reset`` rebuilds it).
 The random seed is fixed: on a given day, every machine gets the same population.
 """
@@ -43,6 +49,10 @@ NOTES = ("rent", "lunch", "groceries", "taxi", "thanks!", "birthday", "coffee", 
 TEXTS = ("hi! sending it now", "received, thanks", "can you pay me back?", "done", "on my way")
 # Monday .. Sunday: Friday is payday, weekends are quieter.
 WEEKDAY = (1.0, 0.95, 0.95, 1.0, 1.25, 0.8, 0.6)
+# Mean days a user stays before drifting away, for sign-ups before and after the new
+# onboarding; the share of lapsed users the win-back e-mail brings back, and for how long.
+STAY_BEFORE, STAY_AFTER = 12, 90
+WIN_BACK, WIN_BACK_STAY = 0.3, 18
 
 
 class Command(BaseCommand):
@@ -104,23 +114,40 @@ class Command(BaseCommand):
         messages: list[Message] = []
         balances = {u.pk: Decimal(rng.randint(50, 2000)) for u in users}
         joined_days = [(u.date_joined.astimezone(zone).date() - first_day).days for u in users]
+        # The story's two dates, as offsets from first_day.
+        onboarding = int(days * 0.55)
+        campaign = max(1, days - 21)
+        self.stdout.write(
+            f"story: new onboarding on {first_day + timedelta(onboarding)}, "
+            f"win-back e-mail on {first_day + timedelta(campaign)}"
+        )
         for index, user in enumerate(users):
             # Heavy tail: most users come by now and then, a few every day.
             engagement = min(0.9, 0.035 * rng.paretovariate(1.3))
             moves_money = rng.random() < 0.6
             chats = rng.random() < 0.5
-            # Users drift away: after their "lifetime" they come back rarely.
-            lifetime = rng.expovariate(1 / 75)
             start = joined_days[index]
+            # Users drift away: after their "lifetime" they come back rarely. Since the new
+            # onboarding, new users stay longer.
+            stay = STAY_AFTER if start >= onboarding else STAY_BEFORE
+            lifetime = rng.expovariate(1 / stay)
+            core = rng.random() < 0.05  # the wallet is their bank: nearly every day
+            if core:
+                engagement, lifetime = rng.uniform(0.8, 0.95), float(days)
+            answers = rng.random() < WIN_BACK  # to the win-back e-mail, if lapsed by then
             for offset in range(start, days):
                 age = offset - start
-                p = (
-                    1.0
-                    if age == 0
-                    else engagement * WEEKDAY[(first_day + timedelta(offset)).weekday()]
-                )
-                if age > lifetime:
-                    p *= 0.15
+                if offset == campaign and answers and age > lifetime:
+                    lifetime = age + rng.expovariate(1 / WIN_BACK_STAY)
+                    p = 1.0  # opened the e-mail and came back that day
+                else:
+                    p = (
+                        1.0
+                        if age == 0
+                        else engagement * WEEKDAY[(first_day + timedelta(offset)).weekday()]
+                    )
+                    if age > lifetime:
+                        p *= 0.1
                 if rng.random() >= p:
                     continue
                 day = first_day + timedelta(days=offset)
