@@ -70,12 +70,12 @@ from loadtest.__main__ import (
     stop_servers,
 )
 from loadtest.netfaults import ProxyProcess
+from strawberry_activity.cooldown import BREAKER_RETRY_AFTER
 
 DATABASE = "loadtest_faults_strawberry_activity"
 REDIS_DB = 9
 TABLE = "strawberry_activity_useractivity"
 SLACK = 1.0  # as in python -m loadtest: the Redis TTL starts a few ms after its timestamp
-BREAKER_RETRY_AFTER = 10.0  # strawberry_activity.cooldown.BREAKER_RETRY_AFTER
 
 
 @dataclass
@@ -426,8 +426,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", type=Path, help="also write the figures to this file")
     args = parser.parse_args(argv)
 
-    fault, recovery = (8.0, 4.0) if args.quick else (20.0, 8.0)
-    gate_recovery = BREAKER_RETRY_AFTER + 2  # the breaker probes Redis again after 10 s
+    # After a fault, the breakers probe again after their delays: the database's
+    # (tracking.DATABASE_BREAKER_RETRY_AFTER, 5 s), and the gate's (10 s).
+    fault, recovery = (8.0, 7.0) if args.quick else (20.0, 8.0)
+    gate_recovery = BREAKER_RETRY_AFTER + 2
     phases = [
         Phase("baseline", fault, 0),
         Phase("table-lock", fault, recovery),
@@ -459,6 +461,9 @@ def main(argv: list[str] | None = None) -> int:
         log(f"creating {DATABASE} with {args.users} users")
         create_database()
         names = prepare_app(args.users)
+        from strawberry_activity.tracking import DATABASE_BREAKER_RETRY_AFTER
+
+        assert recovery >= DATABASE_BREAKER_RETRY_AFTER + 2, "recovery shorter than the breaker"
         log("starting uvicorn (AsyncGraphQLView) and gunicorn (GraphQLView), 2 workers each")
         servers = start_servers(env, logs)
 

@@ -67,7 +67,7 @@ DEFAULTS: dict[str, Any] = {
     "MAX_CLOCK_SKEW": 300,
     # Seconds a tracking statement may wait for a lock or run before it gives up (None: no
     # limit of ours). A write that times out is a logged failure, retried on a later request.
-    "DB_TIMEOUT": 0.1,
+    "DB_TIMEOUT": 0.05,
 }
 
 # Settings holding a dotted path that is imported on first use.

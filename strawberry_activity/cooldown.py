@@ -39,6 +39,7 @@ from django.conf import settings
 from django.core.cache import BaseCache, caches
 from django.utils.module_loading import import_string
 
+from strawberry_activity.breaker import CircuitBreaker
 from strawberry_activity.conf import activity_settings
 
 __all__ = [
@@ -199,15 +200,12 @@ class Cooldown:
         self.seconds = float(seconds)
         self.shared = shared
         self.maxsize = maxsize
-        # The circuit breaker of the shared tier: failures in a row, the monotonic time
-        # until which the gate is skipped (0: closed), whether a probe is under way.
-        self.breaker_failures = BREAKER_FAILURES
-        self.breaker_retry_after = BREAKER_RETRY_AFTER
-        self._failures = 0
-        self._open_until = 0.0
-        self._probing = False
-        self._last_error = ""
-        self._breaker_lock = threading.Lock()
+        self._breaker = CircuitBreaker(
+            failures=BREAKER_FAILURES,
+            retry_after=BREAKER_RETRY_AFTER,
+            error=CacheUnavailable,
+            meanwhile="the database guard holds the cooldown",
+        )
         # key -> monotonic time its window ends, in write order. A plain OrderedDict, not
         # cachetools.TLRUCache: its Python-level ``__contains__`` cost ~1 us per check,
         # most of the hot path; ``OrderedDict.get`` is C and ~30 ns.
@@ -256,56 +254,21 @@ class Cooldown:
             else:
                 self._local.pop(key, None)
         if key is None:
-            with self._breaker_lock:
-                self._failures = 0
-                self._open_until = 0.0
-                self._probing = False
+            self._breaker.reset()
 
     # -- tier 2 ------------------------------------------------------------------------
 
     @property
     def breaker(self) -> str:
-        """The circuit breaker's state: ``"closed"``, ``"open"`` or ``"half-open"`` (the
-        next call probes, or is probing)."""
-        if not self._open_until:
-            return "closed"
-        if self._probing or time.monotonic() >= self._open_until:
-            return "half-open"
-        return "open"
+        """The gate's circuit breaker: ``"closed"``, ``"open"`` or ``"half-open"``."""
+        return self._breaker.state
 
     def _gate(self, call: Callable[[BaseCache], _T]) -> _T:
         """Run one gate operation through the circuit breaker. Raises ``CacheUnavailable``
         when the cache failed or is skipped (no I/O then)."""
         shared = self.shared
         assert shared is not None
-        probe = False
-        if self._open_until:
-            with self._breaker_lock:
-                left = self._open_until - time.monotonic()
-                if self._open_until and (left > 0 or self._probing):
-                    raise CacheUnavailable(
-                        f"skipped for {max(left, 0):.1f} s more after {self._failures} "
-                        f"failures in a row (last: {self._last_error}); the database "
-                        "guard holds the cooldown"
-                    )
-                probe = self._probing = bool(self._open_until)
-        try:
-            result = call(shared)
-        except Exception as exc:
-            with self._breaker_lock:
-                self._failures += 1
-                self._last_error = f"{type(exc).__name__}: {exc}"
-                if probe or self._failures >= self.breaker_failures:
-                    self._open_until = time.monotonic() + self.breaker_retry_after
-                if probe:
-                    self._probing = False
-            raise CacheUnavailable(self._last_error) from exc
-        if self._failures or probe:
-            with self._breaker_lock:
-                self._failures = 0
-                self._open_until = 0.0
-                self._probing = False
-        return result
+        return self._breaker.call(lambda: call(shared))
 
     @staticmethod
     def shared_key(key: tuple[Any, ...]) -> str:

@@ -37,6 +37,7 @@ from strawberry.utils.str_converters import to_camel_case
 
 from strawberry_activity import counters
 from strawberry_activity.backends import BaseBackend, get_backend
+from strawberry_activity.breaker import CircuitBreaker
 from strawberry_activity.conf import activity_settings
 from strawberry_activity.cooldown import Cooldown, bounded_cache
 from strawberry_activity.models import DEFAULT_KIND, validate_kind
@@ -88,6 +89,14 @@ def report_failure(where: str, exc: BaseException) -> None:
 
 # -- the tracker -------------------------------------------------------------------------
 
+#: Database failures in a row after which writes are skipped, and for how many seconds.
+DATABASE_BREAKER_FAILURES = 3
+DATABASE_BREAKER_RETRY_AFTER = 5.0
+
+
+class DatabaseUnavailable(Exception):
+    """Writes are skipped while the database breaker is open (after failures in a row)."""
+
 
 class Tracker:
     """Per-process tracking state built from settings: backend, cooldown, policies."""
@@ -97,6 +106,16 @@ class Tracker:
         self.cooldown_seconds = float(s.COOLDOWN)
         self.backend: BaseBackend = get_backend()
         shared = bounded_cache(s.CACHE_ALIAS) if s.CACHE_ALIAS else None
+        # A table locked by a migration times every write out (DB_TIMEOUT): after a few in
+        # a row, writes are skipped for a while (the users are written on a later request)
+        # rather than each cold request paying the timeout.
+        self.database = CircuitBreaker(
+            failures=DATABASE_BREAKER_FAILURES,
+            retry_after=DATABASE_BREAKER_RETRY_AFTER,
+            error=DatabaseUnavailable,
+            meanwhile="activity is written on a later request",
+            wrap=False,
+        )
         self.cooldown = Cooldown(self.cooldown_seconds, int(s.COOLDOWN_MAXSIZE), shared)
         self.operations: frozenset[str] = s.TRACK_OPERATIONS
         self.track_failed = bool(s.TRACK_FAILED)
@@ -182,15 +201,14 @@ class Tracker:
             stored_at: float | None
             if day_only:
                 assert seen is not None
-                self.backend.add_day(user_pk, kind, day)
+                self.database.call(lambda: self.backend.add_day(user_pk, kind, day))
                 written, stored_at = False, seen[1]
             else:
-                written, stored = self.backend.write(
-                    user_pk,
-                    kind,
-                    ts,
-                    older_than=ts if force else ts - timedelta(seconds=self.cooldown_seconds),
-                    day=day if new_day else None,
+                older_than = ts if force else ts - timedelta(seconds=self.cooldown_seconds)
+                written, stored = self.database.call(
+                    lambda: self.backend.write(
+                        user_pk, kind, ts, older_than=older_than, day=day if new_day else None
+                    )
                 )
                 stored_at = stored.timestamp() if stored is not None else None
                 counters.count_write(kind, written)

@@ -35,7 +35,7 @@ pytestmark = [
 ]
 
 # 32 writers queued on one row, on 2 shared cores, wait longer than the default DB_TIMEOUT
-# (0.1 s) by design: here the subject is correctness under contention; what the bound does
+# (0.05 s) by design: here the subject is correctness under contention; what the bound does
 # to a waiting write is tested in test_transactions.py.
 PATIENT = {"DB_TIMEOUT": 5}
 
