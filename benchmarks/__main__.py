@@ -53,18 +53,18 @@ def main(argv: list[str] | None = None) -> int:
 
     sizes = data.QUICK if args.quick else data.FULL
     op_repeats = args.repeats or (60 if args.quick else 600)
+    # The analytics benchmark brings its own ledger: alone, it needs the users only.
+    users_only = args.only is not None and set(args.only) <= {"analytics"}
+    wanted = replace(sizes, sources=0, ledger_days=0) if users_only else sizes
     started = time.perf_counter()
     print(
         f"# strawberry-activity benchmarks ({'quick' if args.quick else 'full'}): "
-        f"{sizes.label}; Python {platform.python_version()}, Django {django.__version__}, "
+        f"{wanted.label}; Python {platform.python_version()}, Django {django.__version__}, "
         f"strawberry-graphql {_version('strawberry-graphql')}, "
         f"graphql-core {graphql.__version__}, psycopg {psycopg.__version__}, "
         f"{os.cpu_count()} cores",
         flush=True,
     )
-    # The analytics benchmark brings its own ledger: alone, it needs the users only.
-    users_only = args.only is not None and set(args.only) <= {"analytics"}
-    wanted = replace(sizes, sources=0, ledger_days=0) if users_only else sizes
     existing = data.database_sizes() if args.keep else None
     if (
         existing is None
