@@ -41,11 +41,11 @@ from django.urls import URLPattern, path, reverse
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from strawberry_activity.conf import activity_settings
 from strawberry_activity.metrics import (
     WINDOWS,
     LifecyclePoint,
     RetentionCohort,
+    activity_kinds,
     default_range,
     get_activity_metrics,
     get_activity_series,
@@ -199,7 +199,7 @@ class UserActivityAdmin(ReadOnlyMixin, UserActivityAdminBase):
         who may view the activity table."""
         if not self.has_view_permission(request):
             raise PermissionDenied
-        kinds = available_kinds()
+        kinds = activity_kinds()
         kind = request.GET.get("kind", DEFAULT_KIND)
         if kind not in kinds:
             raise Http404(f"No activity of kind {kind!r}")
@@ -247,13 +247,6 @@ class ActivityDayAdmin(ReadOnlyMixin, ActivityDayAdminBase):
 
     def get_search_fields(self, request: HttpRequest) -> list[str]:
         return user_search_fields()
-
-
-def available_kinds() -> list[str]:
-    """The default kind, the kinds of ``MUTATION_KINDS`` and any kind already stored."""
-    stored = UserActivity.objects.values_list("kind", flat=True).distinct()
-    configured = activity_settings.MUTATION_KINDS.values()
-    return [DEFAULT_KIND, *sorted({*configured, *stored} - {DEFAULT_KIND})]
 
 
 # -- the dashboard's numbers and chart ------------------------------------------------

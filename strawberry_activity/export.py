@@ -10,10 +10,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.core.cache import caches
-
-from strawberry_activity.conf import activity_settings
-
 __all__ = [
     "ACTIVE_USERS",
     "DESCRIPTIONS",
@@ -21,7 +17,6 @@ __all__ = [
     "STICKINESS",
     "USERS_TOTAL",
     "WINDOW_LABELS",
-    "activity_kinds",
     "activity_numbers",
 ]
 
@@ -41,26 +36,8 @@ DESCRIPTIONS = {
 }
 
 
-def activity_kinds() -> list[str]:
-    """The kinds to export: the dashboard's list (``admin.available_kinds``: the default
-    kind, the kinds of ``MUTATION_KINDS`` and any kind already stored), cached for
-    ``METRICS_CACHE_SECONDS`` like the numbers (it reads the activity table)."""
-    seconds = int(activity_settings.METRICS_CACHE_SECONDS)
-    cache = caches[activity_settings.CACHE_ALIAS or "default"] if seconds > 0 else None
-    key = "strawberry_activity:metrics:kinds"
-    kinds: list[str] | None = cache.get(key) if cache is not None else None
-    if kinds is None:
-        # Importing the admin module registers the admin (it needs django.contrib.admin).
-        from strawberry_activity.admin import available_kinds
-
-        kinds = available_kinds()
-        if cache is not None:
-            cache.set(key, kinds, timeout=seconds)
-    return kinds
-
-
 def activity_numbers() -> dict[str, dict[str, Any]]:
     """``{kind: get_activity_metrics(kind=kind)}`` for every exported kind."""
-    from strawberry_activity.metrics import get_activity_metrics
+    from strawberry_activity.metrics import activity_kinds, get_activity_metrics
 
     return {kind: get_activity_metrics(kind=kind) for kind in activity_kinds()}

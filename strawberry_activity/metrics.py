@@ -37,7 +37,7 @@ from django.utils import timezone
 
 from strawberry_activity.backends import get_backend
 from strawberry_activity.conf import activity_settings
-from strawberry_activity.models import validate_kind
+from strawberry_activity.models import DEFAULT_KIND, validate_kind
 from strawberry_activity.periods import PERIODS, period_start, period_starts
 
 __all__ = [
@@ -184,6 +184,18 @@ def cached(key: str, compute: Callable[[], T]) -> T:
         value = compute()
         cache.set(full_key, value, timeout=seconds)
     return value
+
+
+def activity_kinds() -> list[str]:
+    """The kinds worth showing: the default one, those of ``MUTATION_KINDS`` and any kind
+    already stored (cached like the metrics: it reads the activity table)."""
+
+    def compute() -> list[str]:
+        stored = get_backend().stored_kinds(activity_settings.METRICS_DATABASE)
+        configured = activity_settings.MUTATION_KINDS.values()
+        return [DEFAULT_KIND, *sorted({*configured, *stored} - {DEFAULT_KIND})]
+
+    return cached("kinds", compute)
 
 
 def get_activity_metrics(*, now: datetime | None = None, kind: str | None = None) -> dict[str, Any]:

@@ -116,3 +116,10 @@ def test_the_database_backend_ignores_a_user_that_does_not_exist() -> None:
     assert backend.write(10**9, "default", NOON, older_than=NOON - COOLDOWN, day=DAY) == Stored(
         False, None
     )
+
+
+def test_stored_kinds(backend: BaseBackend, user: User) -> None:
+    assert backend.stored_kinds(None) == set()
+    write(backend, user, NOON)
+    backend.write(user.pk, "transaction", NOON, older_than=NOON - COOLDOWN, day=None)
+    assert backend.stored_kinds(None) == {"default", "transaction"}

@@ -90,6 +90,10 @@ class BaseBackend(abc.ABC):
     # -- reading -----------------------------------------------------------------------
 
     @abc.abstractmethod
+    def stored_kinds(self, using: str | None) -> set[str]:
+        """Every kind that has a stored last activity."""
+
+    @abc.abstractmethod
     def active_users(self, since: datetime, kind: str, using: str | None) -> QuerySet[Any]:
         """Users (default manager) whose last activity of ``kind`` is ``>= since``."""
 

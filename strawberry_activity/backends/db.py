@@ -256,6 +256,11 @@ class DatabaseBackend(BaseBackend):
             qs = qs.using(using)
         return self._restrict_to_users(qs, using)
 
+    def stored_kinds(self, using: str | None) -> set[str]:
+        rows = UserActivity.objects.using(using or router.db_for_read(UserActivity))
+        kinds = set(rows.values_list("kind", flat=True).distinct())
+        return kinds | {DEFAULT_KIND} if self.user_field is not None else kinds
+
     def active_users(self, since: datetime, kind: str, using: str | None) -> QuerySet[Any]:
         if self._uses_user_field(kind):
             return self._recent(since, kind, using)

@@ -64,6 +64,10 @@ class MemoryBackend(BaseBackend):
         with self._lock:
             return [pk for (pk, k), ts in self.last.items() if k == kind and ts >= since]
 
+    def stored_kinds(self, using: str | None) -> set[str]:
+        with self._lock:
+            return {kind for _, kind in self.last}
+
     def active_users(self, since: datetime, kind: str, using: str | None) -> QuerySet[Any]:
         return self.users(using).filter(pk__in=self._pks(since, kind))
 
