@@ -193,7 +193,7 @@ def _check_operations() -> list[CheckMessage]:
 
 
 def _check_kinds() -> list[CheckMessage]:
-    from strawberry_activity.models import validate_kind
+    from strawberry_activity.kinds import validate_kind
 
     value = activity_settings.raw("MUTATION_KINDS")
     if not isinstance(value, dict):

@@ -60,7 +60,7 @@ from strawberry.extensions import SchemaExtension
 from strawberry.types.graphql import OperationType
 
 from strawberry_activity import tracking, users
-from strawberry_activity.models import DEFAULT_KIND
+from strawberry_activity.kinds import DEFAULT_KIND
 
 if TYPE_CHECKING:
     from strawberry.types import ExecutionContext

@@ -37,7 +37,7 @@ from django.utils import timezone
 
 from strawberry_activity.backends import get_backend
 from strawberry_activity.conf import activity_settings
-from strawberry_activity.models import DEFAULT_KIND, validate_kind
+from strawberry_activity.kinds import DEFAULT_KIND, validate_kind
 from strawberry_activity.periods import PERIODS, period_start, period_starts
 
 __all__ = [

@@ -35,6 +35,7 @@ from strawberry.types.nodes import SelectedField, Selection
 from strawberry_django.resolvers import django_resolver
 
 from strawberry_activity.conf import activity_settings
+from strawberry_activity.kinds import validate_kind
 from strawberry_activity.metrics import (
     get_active_users,
     get_activity_metrics,
@@ -47,7 +48,6 @@ from strawberry_activity.metrics import (
     validate_period,
     validate_range,
 )
-from strawberry_activity.models import validate_kind
 
 __all__ = [
     "ActiveUsers",

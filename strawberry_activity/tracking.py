@@ -40,7 +40,7 @@ from strawberry_activity.backends import BaseBackend, get_backend
 from strawberry_activity.breaker import CircuitBreaker
 from strawberry_activity.conf import activity_settings
 from strawberry_activity.cooldown import Cooldown, bounded_cache
-from strawberry_activity.models import DEFAULT_KIND, validate_kind
+from strawberry_activity.kinds import DEFAULT_KIND, validate_kind
 
 __all__ = [
     "Tracker",

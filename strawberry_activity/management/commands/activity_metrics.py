@@ -22,8 +22,8 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from strawberry_activity.backends import get_backend
 from strawberry_activity.conf import activity_settings
+from strawberry_activity.kinds import validate_kind
 from strawberry_activity.metrics import WINDOWS, get_activity_metrics, percentage
-from strawberry_activity.models import validate_kind
 from strawberry_activity.sources import configured_sources, source_counts, stale_users
 
 #: Version of the JSON document's set of keys; bumped only when keys are added.

@@ -24,6 +24,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
+from strawberry_activity.kinds import validate_kind
 from strawberry_activity.metrics import (
     default_range,
     get_lifecycle,
@@ -32,7 +33,6 @@ from strawberry_activity.metrics import (
     local_today,
     percentage,
 )
-from strawberry_activity.models import validate_kind
 from strawberry_activity.periods import PERIODS
 
 #: Version of the JSON document's set of keys; bumped only when keys are added.
