@@ -97,7 +97,13 @@ PERIOD_LABELS = {"day": _("Day"), "week": _("Week"), "month": _("Month")}
 
 # -- list filters ---------------------------------------------------------------------
 
-RECENCY = (("1", _("Last 24 hours")), ("7", _("Last 7 days")), ("30", _("Last 30 days")))
+DAU, WAU, MAU = WINDOWS["dau"], WINDOWS["wau"], WINDOWS["mau"]
+RECENCY = (
+    (str(DAU), _("Last 24 hours")),
+    (str(WAU), _("Last %d days") % WAU),
+    (str(MAU), _("Last %d days") % MAU),
+)
+OLDER = ("older", _("Older than %d days") % MAU)
 
 
 class LastActivityFilter(admin.SimpleListFilter):
@@ -107,37 +113,32 @@ class LastActivityFilter(admin.SimpleListFilter):
     parameter_name = "active"
 
     def lookups(self, request: HttpRequest, model_admin: Any) -> Sequence[tuple[Any, StrOrPromise]]:
-        return (*RECENCY, ("older", _("Older than 30 days")))
+        return (*RECENCY, OLDER)
 
     def queryset(self, request: HttpRequest, queryset: QuerySet[Any]) -> QuerySet[Any] | None:
         value = self.value()
         if value is None:
             return queryset
-        since = timezone.now() - timedelta(days=30 if value == "older" else int(value))
+        since = timezone.now() - timedelta(days=MAU if value == "older" else int(value))
         if value == "older":
             return queryset.filter(last_activity_at__lt=since)
         return queryset.filter(last_activity_at__gte=since)
 
 
 class DayFilter(admin.SimpleListFilter):
-    """Calendar days of the ledger (in ``DAY_TIMEZONE``): today, the last 7 or 30 days."""
+    """Calendar days of the ledger (in ``DAY_TIMEZONE``): today, the last WAU or MAU days."""
 
     title = _("day")
     parameter_name = "active"
 
     def lookups(self, request: HttpRequest, model_admin: Any) -> Sequence[tuple[Any, StrOrPromise]]:
-        return (
-            ("1", _("Today")),
-            ("7", _("Last 7 days")),
-            ("30", _("Last 30 days")),
-            ("older", _("Older than 30 days")),
-        )
+        return ((str(DAU), _("Today")), *RECENCY[1:], OLDER)
 
     def queryset(self, request: HttpRequest, queryset: QuerySet[Any]) -> QuerySet[Any] | None:
         value = self.value()
         if value is None:
             return queryset
-        first = local_today() - timedelta(days=(30 if value == "older" else int(value)) - 1)
+        first = local_today() - timedelta(days=(MAU if value == "older" else int(value)) - 1)
         if value == "older":
             return queryset.filter(day__lt=first)
         return queryset.filter(day__gte=first)

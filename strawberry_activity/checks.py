@@ -20,7 +20,7 @@ from strawberry_activity.conf import DEFAULTS, SETTING_NAME, activity_settings
 
 __all__ = ["check_settings", "check_versions"]
 
-# Subscriptions are never activity (SPEC §3.2); the extension tracks when an operation's
+# Subscriptions are never activity (docs/activity.md); the extension tracks when an operation's
 # result is ready, which a subscription stream never has.
 OPERATION_TYPES = ("query", "mutation")
 
@@ -314,7 +314,7 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]
     return errors
 
 
-# One id per dependency, below its minimum (SPEC §13); the floors are in versions.py.
+# One id per dependency, below its minimum (docs/versions.md); the floors are in versions.py.
 VERSION_CHECK_IDS = {"django": 30, "strawberry-graphql": 31, "strawberry-graphql-django": 32}
 
 

@@ -1,7 +1,7 @@
 """What "active" means, in one place: the rolling windows, the percentages, the series,
 the growth analytics.
 
-Definitions (SPEC §2, §7, §10):
+Definitions (docs/metrics.md, docs/analytics.md):
 
 * ``dau`` / ``wau`` / ``mau``: distinct users whose last activity is ``>= now - 1 / 7 / 30
   days`` (rolling, boundary inclusive), computed with ``total_users`` in one SQL query.
@@ -114,7 +114,7 @@ def validate_dates(start: Any, end: Any) -> None:
 
 
 def validate_period(period: Any, start: Any, end: Any) -> None:
-    """A growth-analytics request (SPEC §10): a known period and a range of dates as for a
+    """A growth-analytics request (docs/analytics.md): a known period and a range of dates as for a
     series."""
     if period not in PERIODS:
         raise ValueError(f"period must be one of {', '.join(PERIODS)}, got {period!r}")
@@ -144,12 +144,12 @@ def get_active_users(
 
 
 def percentage(part: int, whole: int) -> float:
-    """``round(100 * part / whole, 2)``, 0.0 when ``whole`` is 0 (SPEC §2)."""
+    """``round(100 * part / whole, 2)``, 0.0 when ``whole`` is 0 (docs/metrics.md)."""
     return round(100 * part / whole, 2) if whole else 0.0
 
 
 def stickiness(dau: int, mau: int) -> float:
-    """``round(dau / mau, 4)``, 0.0 when ``mau`` is 0 (SPEC §2)."""
+    """``round(dau / mau, 4)``, 0.0 when ``mau`` is 0 (docs/metrics.md)."""
     return round(dau / mau, 4) if mau else 0.0
 
 
@@ -254,7 +254,7 @@ def get_stickiness_series(
     return [(day, stickiness(d, m)) for (day, d), (_, m) in zip(dau, mau, strict=True)]
 
 
-# -- growth analytics (SPEC §10) ------------------------------------------------------------
+# -- growth analytics (docs/analytics.md) ---------------------------------------------
 
 
 def local_today() -> date:
@@ -344,7 +344,7 @@ def percent_change(current: int, previous: int) -> float | None:
 
 
 def quick_ratio(new: int, resurrecting: int, dormant: int) -> float | None:
-    """``round((new + resurrecting) / dormant, 4)``, None when ``dormant`` is 0 (SPEC §10)."""
+    """``round((new + resurrecting) / dormant, 4)``, None when ``dormant`` is 0."""
     return round((new + resurrecting) / dormant, 4) if dormant else None
 
 

@@ -1,4 +1,4 @@
-"""OpenTelemetry export: DAU / WAU / MAU as observable gauges on a meter provider (SPEC §11).
+"""OpenTelemetry export: DAU / WAU / MAU as observable gauges on a meter provider.
 
 ``pip install strawberry-activity[opentelemetry]``, set up a meter provider as usual, then
 register the instruments once per process (an ``AppConfig.ready``, or where the provider is

@@ -1,4 +1,4 @@
-"""Calendar periods of the growth analytics (SPEC §10): days, weeks, months.
+"""Calendar periods of the growth analytics (docs/analytics.md): days, weeks, months.
 
 A week runs Monday to Sunday, a month is a calendar month; both are made of the ledger's
 calendar days (in ``DAY_TIMEZONE``), so no time zone arithmetic happens here. A period is

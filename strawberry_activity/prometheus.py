@@ -1,4 +1,4 @@
-"""Prometheus export: a Django view serving DAU / WAU / MAU as gauges (SPEC §11).
+"""Prometheus export: a Django view serving DAU / WAU / MAU as gauges (docs/monitoring.md).
 
 ``pip install strawberry-activity[prometheus]``, then route the view::
 

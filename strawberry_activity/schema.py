@@ -37,6 +37,7 @@ from strawberry_django.resolvers import django_resolver
 from strawberry_activity.conf import activity_settings
 from strawberry_activity.kinds import validate_kind
 from strawberry_activity.metrics import (
+    WINDOWS,
     get_active_users,
     get_activity_metrics,
     get_activity_series,
@@ -152,11 +153,11 @@ class ActiveUsers:
     def dau(self) -> int:
         return int(self._summary()["dau"])
 
-    @strawberry.field(description="Users active in the last 7 days.")
+    @strawberry.field(description=f"Users active in the last {WINDOWS['wau']} days.")
     def wau(self) -> int:
         return int(self._summary()["wau"])
 
-    @strawberry.field(description="Users active in the last 30 days.")
+    @strawberry.field(description=f"Users active in the last {WINDOWS['mau']} days.")
     def mau(self) -> int:
         return int(self._summary()["mau"])
 
@@ -328,7 +329,7 @@ class ActivityQuery:
         _authorize(info)
         kind = _check(validate_kind, kind)
         selected = _selected(info)
-        # Out-of-range input fails before the summary query, not after it (SPEC §6).
+        # Out-of-range input fails before the summary query, not after it (docs/graphql.md).
         for field in selected:
             if field.name == "count":
                 _check(validate_days, _as_int(field.arguments.get("days")))

@@ -1,4 +1,4 @@
-"""The oldest release of each framework strawberry-activity supports (SPEC §13).
+"""The oldest release of each framework strawberry-activity supports (docs/versions.md).
 
 The one place these numbers live. ``pyproject.toml`` cannot import them, so it repeats them as
 its dependency floors and ``tests/test_versions.py`` fails when the two differ;

@@ -111,7 +111,7 @@ class BaseBackend(abc.ABC):
         """For each calendar day ``d`` in ``start..end``, in one query: the distinct users
         with a ledger row of ``kind`` in ``d - window_days + 1 .. d``."""
 
-    # Growth analytics (SPEC §10). ``period`` is "day", "week" or "month" (see
+    # Growth analytics (docs/analytics.md). ``period`` is "day", "week" or "month" (see
     # ``strawberry_activity.periods``); a user's first period holds their earliest ledger
     # row of ``kind``, over the whole ledger. Each is one query, whatever the range.
 
@@ -129,8 +129,8 @@ class BaseBackend(abc.ABC):
         self, period: str, start: date, end: date, kind: str, using: str | None
     ) -> dict[date, tuple[int, int, int, int]]:
         """``{period: (new, returning, resurrecting, dormant)}`` for each period from the
-        one holding ``start`` to the one holding ``end`` (SPEC §10's definitions, against
-        the period before); periods with no such user may be left out."""
+        one holding ``start`` to the one holding ``end``, each against the period before
+        (definitions: docs/analytics.md); periods with no such user may be left out."""
 
     @abc.abstractmethod
     def active_day_counts(

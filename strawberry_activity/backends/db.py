@@ -341,7 +341,7 @@ class DatabaseBackend(BaseBackend):
                     deltas[n + w] = deltas.get(n + w, 0) - count
         return _sweep(deltas, start, end, cumulative=True)
 
-    # -- growth analytics (SPEC §10) ------------------------------------------------------
+    # -- growth analytics (docs/analytics.md) ------------------------------------------------------
     #
     # A user's first period needs their earliest ledger row, so retention and lifecycle
     # read the kind's rows up to the range's last day, older ones included. Two shapes, one

@@ -1,4 +1,4 @@
-"""``manage.py activity_report``: growth analytics on the command line (SPEC §10).
+"""``manage.py activity_report``: growth analytics on the command line (docs/analytics.md).
 
 ::
 

@@ -11,13 +11,11 @@ from __future__ import annotations
 
 from datetime import timedelta
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
-from django.utils import timezone
 
 from strawberry_activity.backends import get_backend
-from strawberry_activity.conf import activity_settings
+from strawberry_activity.metrics import WINDOWS, local_today
 
 
 class Command(BaseCommand):
@@ -36,11 +34,13 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args: Any, older_than: int, dry_run: bool, **options: Any) -> None:
-        # A series needs up to 29 days before its start for MAU: keep at least that much.
-        if older_than < 30:
-            raise CommandError("--older-than must be at least 30 days (MAU looks back 30 days).")
-        today = timezone.localdate(timezone.now(), ZoneInfo(activity_settings.DAY_TIMEZONE))
-        cutoff = today - timedelta(days=older_than)
+        # A series needs up to MAU - 1 days before its start: keep at least that much.
+        mau = WINDOWS["mau"]
+        if older_than < mau:
+            raise CommandError(
+                f"--older-than must be at least {mau} days (MAU looks back {mau} days)."
+            )
+        cutoff = local_today() - timedelta(days=older_than)
         count = get_backend().prune(cutoff, dry_run=dry_run)
         verb = "Would delete" if dry_run else "Deleted"
         self.stdout.write(f"{verb} {count} ledger rows from before {cutoff.isoformat()}.")
