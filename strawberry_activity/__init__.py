@@ -45,4 +45,4 @@ __all__ = [
     "touch_last_activity",
 ]
 
-__version__ = "0.1.0.dev0"
+__version__ = "0.1.0"
