@@ -32,11 +32,14 @@ import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Hashable
+from datetime import date, datetime, timedelta, tzinfo
+from datetime import timezone as dt_timezone
 from typing import Any, TypeVar
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from django.conf import settings
 from django.core.cache import BaseCache, caches
+from django.utils import timezone
 from django.utils.module_loading import import_string
 
 from strawberry_activity.breaker import CircuitBreaker
@@ -46,6 +49,7 @@ __all__ = [
     "BREAKER_FAILURES",
     "BREAKER_RETRY_AFTER",
     "CacheUnavailable",
+    "Claim",
     "Cooldown",
     "bounded_cache",
 ]
@@ -196,8 +200,16 @@ class Cooldown:
     True
     """
 
-    def __init__(self, seconds: float, maxsize: int, shared: BaseCache | None = None) -> None:
+    def __init__(
+        self,
+        seconds: float,
+        maxsize: int,
+        shared: BaseCache | None = None,
+        zone: tzinfo = dt_timezone.utc,
+    ) -> None:
         self.seconds = float(seconds)
+        #: The time zone of calendar days: no window outlives its day (see ``begin``).
+        self.zone = zone
         self.shared = shared
         self.maxsize = maxsize
         self._breaker = CircuitBreaker(
@@ -255,6 +267,40 @@ class Cooldown:
                 self._local.pop(key, None)
         if key is None:
             self._breaker.reset()
+
+    # -- the protocol of a write ----------------------------------------------------------
+
+    def begin(
+        self, user_pk: Any, kind: str, ts: datetime, *, force: bool, look_only: bool
+    ) -> Claim | None:
+        """Open a write of ``kind`` for a user at ``ts``: None when another process already
+        wrote in this window (remembered here too), else the ``Claim`` to write under.
+
+        ``look_only`` (inside a transaction) peeks at the gate instead of claiming it: a
+        claim could not be given back if the transaction rolled back, and would hide the
+        user for a whole window. ``force`` skips the gate. A failing gate is no reason not
+        to write (the database guard holds the cooldown): the claim carries the error.
+        """
+        day = timezone.localdate(ts, self.zone)
+        midnight = datetime.combine(day + timedelta(days=1), datetime.min.time(), self.zone)
+        claim = Claim(self, (user_pk, kind), day, ts.timestamp(), midnight.timestamp())
+        if self.shared is None or force:
+            return claim
+        gate = claim.gate
+        try:
+            if look_only:
+                holder = self.peek(gate)
+            else:
+                holder = self.claim(gate, now=claim.wall, until=claim.day_end)
+                claim.claimed = holder is None
+        except CacheUnavailable as exc:
+            claim.gate_error = exc
+            return claim
+        if holder is not None:
+            self.remember(claim.key, holder, until=claim.day_end)
+            return None
+        claim.shared = True
+        return claim
 
     # -- tier 2 ------------------------------------------------------------------------
 
@@ -317,3 +363,59 @@ class Cooldown:
         """Give a claimed window back after a failed write, so another process may try."""
         name = self.shared_key(key)
         self._gate(lambda shared: shared.delete(name))
+
+
+class Claim:
+    """A write this process may make in a user's window, from ``Cooldown.begin``.
+
+    After the write, exactly one of: ``commit`` once it committed (the window is
+    remembered here and announced to the other processes), or ``abort`` when it failed
+    (a claimed gate is given back, so the user is written again soon). Both may raise
+    ``CacheUnavailable`` after doing what needs no cache.
+    """
+
+    def __init__(
+        self, cooldown: Cooldown, key: tuple[Any, str], day: date, wall: float, day_end: float
+    ) -> None:
+        self.cooldown = cooldown
+        self.key = key
+        #: The calendar day of the write in ``Cooldown.zone``: a window never outlives it,
+        #: so the first activity of a day reaches the ledger, however close to midnight.
+        self.day = day
+        self.wall = wall
+        self.day_end = day_end
+        self.shared = False  # the gate answered
+        self.claimed = False  # and holds this claim
+        self.gate_error: CacheUnavailable | None = None
+
+    @property
+    def gate(self) -> tuple[Any, ...]:
+        """The shared tier's key: the window is per calendar day there too."""
+        return (*self.key, self.day)
+
+    def commit(self, written: bool, stored_at: float | None) -> None:
+        """The write committed; ``stored_at`` is the stored time after it (newer than this
+        write's when the database guard refused it), None when nothing is stored."""
+        cooldown = self.cooldown
+        # A stored time newer than ours, or none at all (a deleted user), still earns a
+        # window: there is nothing to write before it ends.
+        written_at = stored_at if stored_at is not None else time.time()
+        cooldown.remember(self.key, written_at, until=self.day_end)
+        if self.shared and not self.claimed and written:
+            cooldown.publish(self.gate, self.wall, until=self.day_end)
+        elif (
+            self.claimed
+            and not written
+            and stored_at is not None
+            and not cooldown.publish(self.gate, stored_at, until=self.day_end)
+        ):
+            # The claim announced a write at ``wall`` that the database guard refused: an
+            # earlier write (made while the cache was down or empty) holds the window. It
+            # was just announced instead, unless its window is over: then free the gate, or
+            # other workers would skip this user until ``wall + COOLDOWN``.
+            cooldown.release(self.gate)
+
+    def abort(self) -> None:
+        """The write failed: give a claimed gate back."""
+        if self.claimed:
+            self.cooldown.release(self.gate)

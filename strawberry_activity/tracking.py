@@ -87,6 +87,14 @@ def report_failure(where: str, exc: BaseException) -> None:
     )
 
 
+def _quietly(step: Callable[[], None]) -> None:
+    """A cache step after the database's work: its failure is reported, never raised."""
+    try:
+        step()
+    except Exception as exc:
+        report_failure("reach the cooldown cache", exc)
+
+
 # -- the tracker -------------------------------------------------------------------------
 
 #: Database failures in a row after which writes are skipped, and for how many seconds.
@@ -116,7 +124,8 @@ class Tracker:
             meanwhile="activity is written on a later request",
             wrap=False,
         )
-        self.cooldown = Cooldown(self.cooldown_seconds, int(s.COOLDOWN_MAXSIZE), shared)
+        self.zone = ZoneInfo(s.DAY_TIMEZONE)
+        self.cooldown = Cooldown(self.cooldown_seconds, int(s.COOLDOWN_MAXSIZE), shared, self.zone)
         self.operations: frozenset[str] = s.TRACK_OPERATIONS
         self.track_failed = bool(s.TRACK_FAILED)
         self.exclude: Callable[[Any], bool] | None = s.EXCLUDE
@@ -127,7 +136,6 @@ class Tracker:
             **{to_camel_case(name): kind for name, kind in s.MUTATION_KINDS.items()},
             **s.MUTATION_KINDS,
         }
-        self.zone = ZoneInfo(s.DAY_TIMEZONE)
         self.max_skew = timedelta(seconds=float(s.MAX_CLOCK_SKEW))
         # Per (user, kind): the ledger day and stored time this process last wrote or read.
         # One ledger statement per user-day; no timestamp write for a window cut at midnight.
@@ -149,116 +157,69 @@ class Tracker:
     # The write path ----------------------------------------------------------------------
 
     def write(self, user_pk: Any, kind: str, ts: datetime, *, force: bool) -> bool:
-        """Tier 2, then the guarded write, then (on commit) tier 1. Never raises."""
-        key = (user_pk, kind)
-        cooldown = self.cooldown
-        shared = cooldown.shared is not None and not force
+        """Begin under the cooldown, store, then commit or abort the claim. Never raises.
+
+        The claim is committed once the write commits: at once in autocommit, on commit
+        inside ``atomic()`` / ``ATOMIC_REQUESTS``, and never under manual transaction
+        management, where nobody tells when (or whether) the write commits: nothing is
+        remembered there, and the database guard alone holds the cooldown.
+        """
         alias = self.backend.transaction_alias(kind)
-        # Whether the write joins a transaction of the caller's, and whether Django can
-        # tell when that one commits (it cannot under manual transaction management).
         connection = transaction.get_connection(alias) if alias is not None else None
         in_atomic = connection is not None and connection.in_atomic_block
         manual = connection is not None and not in_atomic and not connection.get_autocommit()
-        in_transaction = in_atomic or manual
-        claimed = False
-        wall = ts.timestamp()
-        day = timezone.localdate(ts, self.zone)
-        # A window never outlives its calendar day: the first activity of a new day must
-        # reach the ledger even if it comes minutes after the last one of the day before.
-        day_end = self._day_end(day)
-        gate = (user_pk, kind, day)  # the shared tier's window is per calendar day too
-        if shared:
-            try:
-                # Inside a transaction, only look: a claim could not be given back if the
-                # transaction rolled back, and would hide this user for a whole window.
-                holder = (
-                    cooldown.peek(gate)
-                    if in_transaction
-                    else cooldown.claim(gate, now=wall, until=day_end)
-                )
-                claimed = not in_transaction and holder is None
-                if holder is not None:
-                    counters.count_cooldown_hit("shared")
-                    cooldown.remember(key, holder, until=day_end)
-                    return False
-            except Exception as exc:
-                # The cache is down: the database guard still holds the cooldown.
-                report_failure("reach the cooldown cache", exc)
-                shared = False
-        with self._days_lock:
-            seen = self._days.get(key)
-        new_day = seen is None or seen[0] != day
-        # The window was cut at midnight, but the stored time this process last wrote or
-        # read is less than COOLDOWN old: only the new day's ledger row is missing.
-        day_only = (
-            new_day
-            and not force
-            and seen is not None
-            and 0 <= wall - seen[1] < self.cooldown_seconds
-        )
+        claim = self.cooldown.begin(user_pk, kind, ts, force=force, look_only=in_atomic or manual)
+        if claim is None:
+            counters.count_cooldown_hit("shared")
+            return False
+        if claim.gate_error is not None:
+            # The cache is down: the database guard still holds the cooldown.
+            report_failure("reach the cooldown cache", claim.gate_error)
         try:
-            # The stored time as a wall-clock float, or None when nothing is stored.
-            stored_at: float | None
-            if day_only:
-                assert seen is not None
-                self.database.call(lambda: self.backend.add_day(user_pk, kind, day))
-                written, stored_at = False, seen[1]
-            else:
-                older_than = ts if force else ts - timedelta(seconds=self.cooldown_seconds)
-                written, stored = self.database.call(
-                    lambda: self.backend.write(
-                        user_pk, kind, ts, older_than=older_than, day=day if new_day else None
-                    )
-                )
-                stored_at = stored.timestamp() if stored is not None else None
-                counters.count_write(kind, written)
+            written, stored_at = self._store(user_pk, kind, ts, claim.day, force=force)
         except Exception as exc:
-            if claimed:
-                self._release(gate)
+            _quietly(claim.abort)
             report_failure("record activity", exc)
             return False
 
         def committed() -> None:
-            # A stored time newer than ts (monotonic guard) or none at all (deleted user)
-            # still earns a window: there is nothing to write before it ends.
             written_at = stored_at if stored_at is not None else time.time()
-            cooldown.remember(key, written_at, until=day_end)
             with self._days_lock:
-                self._days[key] = (day, written_at)
-            if shared and not claimed and written:
-                try:
-                    cooldown.publish(gate, wall, until=day_end)
-                except Exception as exc:
-                    report_failure("reach the cooldown cache", exc)
-            elif claimed and not written and stored_at is not None:
-                # The claim announced a write at ``wall`` that the database guard refused:
-                # an earlier write (made while the cache was down or empty) holds the
-                # window. Announce that one (or free the gate if its window is over), or
-                # other workers would skip this user until ``wall + COOLDOWN``.
-                try:
-                    if not cooldown.publish(gate, stored_at, until=day_end):
-                        cooldown.release(gate)
-                except Exception as exc:
-                    report_failure("reach the cooldown cache", exc)
+                self._days[(user_pk, kind)] = (claim.day, written_at)
+            _quietly(lambda: claim.commit(written, stored_at))
 
         if in_atomic:
             transaction.on_commit(committed, using=alias)
         elif not manual:
             committed()
-        # Under manual transaction management nobody tells when (or whether) the write
-        # commits: nothing is remembered, and the database guard alone holds the cooldown.
         return written
 
-    def _day_end(self, day: date) -> float:
-        """The wall-clock time at which ``day`` ends in ``DAY_TIMEZONE``."""
-        midnight = datetime.combine(day + timedelta(days=1), datetime.min.time(), self.zone)
-        return midnight.timestamp()
-
-    def _release(self, gate: tuple[Any, ...]) -> None:
-        try:
-            self.cooldown.release(gate)
-        except Exception as exc:
-            report_failure("reach the cooldown cache", exc)
+    def _store(
+        self, user_pk: Any, kind: str, ts: datetime, day: date, *, force: bool
+    ) -> tuple[bool, float | None]:
+        """The guarded write behind the database breaker: whether ``ts`` was written, and
+        the stored time after it as a wall-clock float (None: nothing stored). Raises."""
+        with self._days_lock:
+            seen = self._days.get((user_pk, kind))
+        new_day = seen is None or seen[0] != day
+        if (
+            new_day
+            and not force
+            and seen is not None
+            and 0 <= ts.timestamp() - seen[1] < self.cooldown_seconds
+        ):
+            # The window was cut at midnight, but the stored time this process last wrote
+            # or read is less than COOLDOWN old: only the new day's ledger row is missing.
+            self.database.call(lambda: self.backend.add_day(user_pk, kind, day))
+            return False, seen[1]
+        older_than = ts if force else ts - timedelta(seconds=self.cooldown_seconds)
+        written, stored = self.database.call(
+            lambda: self.backend.write(
+                user_pk, kind, ts, older_than=older_than, day=day if new_day else None
+            )
+        )
+        counters.count_write(kind, written)
+        return written, stored.timestamp() if stored is not None else None
 
     def touch(self, user: Any, user_pk: Any, kinds: list[str], ts: datetime, force: bool) -> bool:
         """Write the given kinds for an authenticated user; the common end of every path."""

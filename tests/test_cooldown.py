@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -168,3 +169,68 @@ def test_cache_down_falls_back_to_the_database_guard(
     warnings = [r for r in caplog.records if r.name == "strawberry_activity"]
     assert len(warnings) == 1
     assert "cooldown cache" in warnings[0].getMessage()
+
+
+# -- the protocol of a write: begin, then commit or abort ---------------------------------
+
+
+def _processes() -> tuple[Cooldown, Cooldown]:
+    """Two worker processes' cooldowns over one shared cache."""
+    shared = caches["shared"]
+    return Cooldown(300, 100, shared), Cooldown(300, 100, shared)
+
+
+NOW = timezone.now()
+
+
+def test_a_claim_keeps_other_processes_out_until_it_is_aborted() -> None:
+    one, two = _processes()
+    claim = one.begin(7, "default", NOW, force=False, look_only=False)
+    assert claim is not None
+    assert claim.claimed
+    assert two.begin(7, "default", NOW, force=False, look_only=False) is None
+    assert two.active((7, "default"))  # the holder's window, remembered locally
+    claim.abort()
+    _, three = _processes()
+    assert three.begin(7, "default", NOW, force=False, look_only=False) is not None
+
+
+def test_a_committed_claim_starts_the_local_window() -> None:
+    one, _ = _processes()
+    claim = one.begin(8, "default", NOW, force=False, look_only=False)
+    assert claim is not None
+    assert not one.active((8, "default"))  # not before the write committed
+    claim.commit(written=True, stored_at=NOW.timestamp())
+    assert one.active((8, "default"))
+
+
+def test_inside_a_transaction_the_gate_is_only_looked_at() -> None:
+    one, two = _processes()
+    claim = one.begin(9, "default", NOW, force=False, look_only=True)
+    assert claim is not None
+    assert not claim.claimed
+    assert two.begin(9, "default", NOW, force=False, look_only=False) is not None
+    # Committed, a looked-at write is announced.
+    claim.commit(written=True, stored_at=NOW.timestamp())
+    _, three = _processes()
+    assert three.begin(9, "default", NOW, force=False, look_only=False) is None
+
+
+def test_a_forced_write_skips_the_gate() -> None:
+    one, two = _processes()
+    assert one.begin(10, "default", NOW, force=False, look_only=False) is not None
+    forced = two.begin(10, "default", NOW, force=True, look_only=False)
+    assert forced is not None
+    assert not forced.claimed
+
+
+def test_a_window_never_outlives_its_calendar_day() -> None:
+    one, _ = _processes()
+    late = NOW.replace(hour=23, minute=58, second=0, microsecond=0) - timedelta(days=1)
+    early = late + timedelta(minutes=3)  # 00:01 the next day
+    first = one.begin(11, "default", late, force=False, look_only=False)
+    second = one.begin(11, "default", early, force=False, look_only=False)
+    assert first is not None
+    assert second is not None
+    assert first.day != second.day
+    assert first.day_end <= early.timestamp()
