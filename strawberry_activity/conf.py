@@ -15,16 +15,27 @@ value is a system-check error at start-up, never a crash at the first request.
 
 from __future__ import annotations
 
-from typing import Any
+import threading
+from collections.abc import Callable
+from typing import Any, Generic, TypeVar
 
 from django.conf import settings
 from django.core.signals import setting_changed
 from django.dispatch import receiver
 from django.utils.module_loading import import_string
 
-__all__ = ["DEFAULTS", "SETTING_NAME", "ActivitySettings", "activity_settings"]
+__all__ = [
+    "DEFAULTS",
+    "SETTING_NAME",
+    "WATCHED_SETTINGS",
+    "ActivitySettings",
+    "PerProcess",
+    "activity_settings",
+]
 
 SETTING_NAME = "STRAWBERRY_ACTIVITY"
+
+T = TypeVar("T")
 
 DEFAULTS: dict[str, Any] = {
     # Seconds between two writes for one user (per kind).
@@ -118,7 +129,46 @@ class ActivitySettings:
 activity_settings = ActivitySettings()
 
 
+class PerProcess(Generic[T]):
+    """One ``build()`` per process, made on first use and dropped when the settings it was
+    built from change (like Django's ``CacheHandler``): the backend, the tracker.
+
+    >>> backend = PerProcess(lambda: activity_settings.BACKEND())
+    >>> backend.get() is backend.get()
+    True
+    """
+
+    def __init__(self, build: Callable[[], T]) -> None:
+        self._build = build
+        self._value: T | None = None
+        self._lock = threading.Lock()
+        _per_process.append(self)
+
+    def get(self) -> T:
+        value = self._value
+        if value is None:
+            with self._lock:
+                if self._value is None:
+                    self._value = self._build()
+                value = self._value
+        return value
+
+    def reset(self) -> None:
+        """Drop the instance: the next ``get()`` builds it again from settings."""
+        with self._lock:
+            self._value = None
+
+
+_per_process: list[PerProcess[Any]] = []
+
+#: The Django settings that ``activity_settings``, or anything built from it, depends on.
+WATCHED_SETTINGS = frozenset({SETTING_NAME, "TIME_ZONE", "CACHES", "DATABASES", "AUTH_USER_MODEL"})
+
+
 @receiver(setting_changed)
-def _reload_settings(*, setting: str, **kwargs: Any) -> None:
-    if setting in (SETTING_NAME, "TIME_ZONE", "CACHES", "DATABASES", "AUTH_USER_MODEL"):
+def _settings_changed(*, setting: str, **kwargs: Any) -> None:
+    """The one receiver: ``override_settings`` in tests, the same as a restart."""
+    if setting in WATCHED_SETTINGS:
         activity_settings.reload()
+        for instance in _per_process:
+            instance.reset()

@@ -29,16 +29,14 @@ from zoneinfo import ZoneInfo
 from asgiref.sync import iscoroutinefunction, sync_to_async
 from cachetools import LRUCache
 from django.conf import settings
-from django.core.signals import setting_changed
 from django.db import transaction
-from django.dispatch import receiver
 from django.utils import timezone
 from strawberry.utils.str_converters import to_camel_case
 
 from strawberry_activity import counters
 from strawberry_activity.backends import BaseBackend, get_backend
 from strawberry_activity.breaker import CircuitBreaker
-from strawberry_activity.conf import activity_settings
+from strawberry_activity.conf import PerProcess, activity_settings
 from strawberry_activity.cooldown import Cooldown, bounded_cache
 from strawberry_activity.kinds import DEFAULT_KIND, validate_kind
 
@@ -112,7 +110,6 @@ class Tracker:
     def __init__(self) -> None:
         s = activity_settings
         self.cooldown_seconds = float(s.COOLDOWN)
-        self.backend: BaseBackend = get_backend()
         shared = bounded_cache(s.CACHE_ALIAS) if s.CACHE_ALIAS else None
         # A table locked by a migration times every write out (DB_TIMEOUT): after a few in
         # a row, writes are skipped for a while (the users are written on a later request)
@@ -143,6 +140,11 @@ class Tracker:
             maxsize=int(s.COOLDOWN_MAXSIZE)
         )
         self._days_lock = threading.Lock()
+
+    @property
+    def backend(self) -> BaseBackend:
+        """The configured backend (never a copy of its own that could drift)."""
+        return get_backend()
 
     # The hot path ------------------------------------------------------------------------
 
@@ -235,35 +237,18 @@ class Tracker:
         return wrote
 
 
-_tracker: Tracker | None = None
-_tracker_lock = threading.Lock()
+_tracker = PerProcess(lambda: Tracker())
 
-
-def tracker() -> Tracker:
-    """The process-wide tracker, built from settings on first use."""
-    global _tracker
-    current = _tracker
-    if current is None:
-        with _tracker_lock:
-            if _tracker is None:
-                _tracker = Tracker()
-            current = _tracker
-    return current
+#: The process-wide tracker, built from settings on first use (and again after they change).
+tracker = _tracker.get
 
 
 def reset() -> None:
-    """Forget the tracker (cooldown, backend): the next use rebuilds it from settings."""
-    global _tracker
-    with _tracker_lock:
-        _tracker = None
+    """Forget the tracker (cooldown, breakers) and the warning throttles: the next use
+    rebuilds it from settings."""
+    _tracker.reset()
     with _failures_lock:
         _failures.clear()
-
-
-@receiver(setting_changed)
-def _reset_on_settings_change(*, setting: str, **kwargs: Any) -> None:
-    if setting in ("STRAWBERRY_ACTIVITY", "TIME_ZONE", "CACHES", "DATABASES"):
-        reset()
 
 
 # -- arguments ---------------------------------------------------------------------------
