@@ -27,7 +27,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from datetime import date, timedelta
 from math import ceil, log10
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 from urllib.parse import urlencode
 
 from django.contrib import admin
@@ -61,6 +61,7 @@ from strawberry_activity.models import DEFAULT_KIND, ActivityDay, UserActivity
 from strawberry_activity.periods import PERIODS, period_start
 
 if TYPE_CHECKING:
+    from django.template.response import _TemplateForResponseT
     from django.utils.functional import _StrOrPromise as StrOrPromise
 
     UserActivityAdminBase = admin.ModelAdmin[UserActivity]
@@ -148,7 +149,18 @@ class DayFilter(admin.SimpleListFilter):
 
 
 class ReadOnlyMixin:
-    """Activity is written by ``touch_last_activity`` only: the admin just looks."""
+    """Activity is written by ``touch_last_activity`` only: the admin just looks, at
+    tables that grow with the users (no exact counts, users joined, searched by name)."""
+
+    list_select_related: ClassVar[bool | list[str] | tuple[str, ...]] = ["user"]
+    # Exact counts of a large table on every page load are a full scan.
+    show_full_result_count: ClassVar[bool] = False
+    change_list_template: ClassVar[_TemplateForResponseT | None] = (
+        "admin/strawberry_activity/change_list.html"
+    )
+
+    def get_search_fields(self, request: HttpRequest) -> list[str]:
+        return user_search_fields()
 
     def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
@@ -177,14 +189,7 @@ class UserActivityAdmin(ReadOnlyMixin, UserActivityAdminBase):
 
     list_display = ["user", "kind", "last_activity_at"]
     list_filter = [LastActivityFilter, "kind"]
-    list_select_related = ["user"]
     ordering = ["-last_activity_at"]
-    # Exact counts of a large table on every page load are a full scan.
-    show_full_result_count = False
-    change_list_template = "admin/strawberry_activity/change_list.html"
-
-    def get_search_fields(self, request: HttpRequest) -> list[str]:
-        return user_search_fields()
 
     def get_urls(self) -> list[URLPattern]:
         # Before the default URLs: "<path:object_id>/" would swallow "dashboard/".
@@ -241,13 +246,7 @@ class ActivityDayAdmin(ReadOnlyMixin, ActivityDayAdminBase):
 
     list_display = ["day", "user", "kind"]
     list_filter = [DayFilter, "kind"]
-    list_select_related = ["user"]
     ordering = ["-day"]
-    show_full_result_count = False
-    change_list_template = "admin/strawberry_activity/change_list.html"
-
-    def get_search_fields(self, request: HttpRequest) -> list[str]:
-        return user_search_fields()
 
 
 # -- the dashboard's numbers and chart ------------------------------------------------
