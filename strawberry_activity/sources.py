@@ -32,13 +32,12 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from django.apps import apps
-from django.db.models import Count, Exists, F, OuterRef, Q, QuerySet, Subquery
+from django.db.models import Count, Exists, OuterRef, Q, QuerySet
 
 from strawberry_activity.backends import get_backend
 from strawberry_activity.backends.base import SourceSpec
-from strawberry_activity.backends.db import DatabaseBackend
 from strawberry_activity.conf import activity_settings
-from strawberry_activity.models import DEFAULT_KIND, UserActivity, validate_kind
+from strawberry_activity.kinds import validate_kind
 
 __all__ = ["configured_sources", "source_counts", "stale_users"]
 
@@ -111,17 +110,13 @@ def stale_users(
     kind = validate_kind(kind)
     sources = configured_sources() if sources is None else sources
     backend = get_backend()
-    if not isinstance(backend, DatabaseBackend):
-        # Other backends keep the stored side outside the database: no set-based join.
+    stored = backend.stored_activity(kind)
+    if stored is None:
+        # The backend keeps the stored side outside the database: no set-based join.
         raise TypeError(f"stale users need the db backend, not {type(backend).__name__}")
     users = backend.users(using)
     if not sources:
         return users.none()
-    if backend.user_field is not None and kind == DEFAULT_KIND:
-        stored: Any = F(backend.user_field)
-    else:
-        rows = UserActivity.objects.filter(user=OuterRef("pk"), kind=kind)
-        stored = Subquery(rows.values("last_activity_at")[:1])
     users = users.annotate(_stored_activity=stored)
     tolerance = timedelta(seconds=float(activity_settings.COOLDOWN))
     newer = Q()

@@ -89,6 +89,12 @@ class BaseBackend(abc.ABC):
 
     # -- reading -----------------------------------------------------------------------
 
+    def stored_activity(self, kind: str) -> Any:
+        """An ORM expression for each user's stored last activity of ``kind``, to annotate
+        the user table with (set-based comparisons such as ``sources.stale_users``), or
+        None when this backend keeps it outside the database."""
+        return None
+
     @abc.abstractmethod
     def stored_kinds(self, using: str | None) -> set[str]:
         """Every kind that has a stored last activity."""

@@ -16,7 +16,7 @@ from zoneinfo import ZoneInfo
 from django.apps import apps
 from django.db import connections, router, transaction
 from django.db.backends.base.base import BaseDatabaseWrapper
-from django.db.models import F, Max, Q, QuerySet
+from django.db.models import F, Max, OuterRef, Q, QuerySet, Subquery
 from django.db.models.functions import TruncDate
 
 from strawberry_activity.backends.base import BaseBackend, SourceSpec, Stored
@@ -255,6 +255,12 @@ class DatabaseBackend(BaseBackend):
         if using:
             qs = qs.using(using)
         return self._restrict_to_users(qs, using)
+
+    def stored_activity(self, kind: str) -> Any:
+        if self._uses_user_field(kind):
+            return F(str(self.user_field))
+        rows = UserActivity.objects.filter(user=OuterRef("pk"), kind=kind)
+        return Subquery(rows.values("last_activity_at")[:1])
 
     def stored_kinds(self, using: str | None) -> set[str]:
         rows = UserActivity.objects.using(using or router.db_for_read(UserActivity))
