@@ -42,6 +42,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from strawberry_activity.metrics import (
+    METRICS,
     WINDOWS,
     LifecyclePoint,
     RetentionCohort,
@@ -213,7 +214,7 @@ class UserActivityAdmin(ReadOnlyMixin, UserActivityAdminBase):
         start = end - timedelta(days=CHART_DAYS - 1)
         metrics = get_activity_metrics(kind=kind)
         series = {
-            name: get_activity_series(name, start, end, kind=kind) for name in ("mau", "wau", "dau")
+            name: get_activity_series(name, start, end, kind=kind) for name in reversed(METRICS)
         }
         growth = growth_context(request, kind)
         context = {
@@ -311,7 +312,7 @@ def cards(
             % {"percent": metrics[f"{name}_percentage"], "total": f"{total:,}"},
             "delta": deltas.get(name),
         }
-        for name in ("dau", "wau", "mau")
+        for name in METRICS
     ]
     result.append(
         {

@@ -153,10 +153,15 @@ def stickiness(dau: int, mau: int) -> float:
     return round(dau / mau, 4) if mau else 0.0
 
 
+def count_active(windows: dict[str, datetime], kind: str) -> dict[str, int]:
+    """For each ``name -> since``, the users active since then, plus ``total_users``: one
+    SQL query, on ``METRICS_DATABASE``, never cached."""
+    return get_backend().counts(windows, kind, activity_settings.METRICS_DATABASE)
+
+
 def compute_metrics(now: datetime, kind: str) -> dict[str, Any]:
     """The metrics at ``now``, always computed (never cached): one SQL query."""
-    windows = {name: now - timedelta(days=days) for name, days in WINDOWS.items()}
-    counts = get_backend().counts(windows, kind, activity_settings.METRICS_DATABASE)
+    counts = count_active({name: now - timedelta(days=d) for name, d in WINDOWS.items()}, kind)
     total, dau, wau, mau = (counts[k] for k in ("total_users", "dau", "wau", "mau"))
     return {
         "dau": dau,

@@ -20,10 +20,9 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from strawberry_activity.backends import get_backend
 from strawberry_activity.conf import activity_settings
 from strawberry_activity.kinds import validate_kind
-from strawberry_activity.metrics import WINDOWS, get_activity_metrics, percentage
+from strawberry_activity.metrics import WINDOWS, count_active, get_activity_metrics, percentage
 from strawberry_activity.sources import configured_sources, source_counts, stale_users
 
 #: Version of the JSON document's set of keys; bumped only when keys are added.
@@ -150,13 +149,9 @@ class Command(BaseCommand):
 
     # -- the sections ------------------------------------------------------------------
 
-    def _counts(self, kind: str, windows: dict[str, datetime]) -> dict[str, int]:
-        """Users active since each instant, plus total_users: one query via the backend."""
-        return get_backend().counts(windows, kind, activity_settings.METRICS_DATABASE)
-
     def detailed(self, now: datetime, kind: str) -> dict[str, Any]:
         windows = {name: now - length for name, length in DETAILED_WINDOWS.items()}
-        counts = self._counts(kind, {**windows, "ever": _EVER})
+        counts = count_active({**windows, "ever": _EVER}, kind)
         total, ever = counts["total_users"], counts["ever"]
         return {
             "windows": {name: counts[name] for name in DETAILED_WINDOWS},
@@ -169,7 +164,7 @@ class Command(BaseCommand):
     def validation(
         self, now: datetime, kind: str, *, days: int, min_coverage: float
     ) -> dict[str, Any]:
-        counts = self._counts(kind, {"ever": _EVER})
+        counts = count_active({"ever": _EVER}, kind)
         total, ever = counts["total_users"], counts["ever"]
         coverage = percentage(ever, total)
         problems = []
