@@ -11,14 +11,12 @@ from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import date, datetime, timedelta
 from typing import Any
-from zoneinfo import ZoneInfo
 
-from django.apps import apps
 from django.db import connections, router, transaction
 from django.db.backends.base.base import BaseDatabaseWrapper
-from django.db.models import F, Max, OuterRef, Q, QuerySet, Subquery
-from django.db.models.functions import TruncDate
+from django.db.models import F, OuterRef, Q, QuerySet, Subquery
 
+from strawberry_activity.backends.backfill import backfill_batch, compiled
 from strawberry_activity.backends.base import BaseBackend, SourceSpec, Stored
 from strawberry_activity.models import DEFAULT_KIND, ActivityDay, UserActivity
 from strawberry_activity.periods import numbered_period, period_end, period_number, period_start
@@ -92,11 +90,6 @@ def _set_local_timeouts(
     return lock_was, statement_was
 
 
-def _sql(qs: QuerySet[Any], using: str) -> tuple[str, tuple[Any, ...]]:
-    sql, params = qs.query.get_compiler(using).as_sql()
-    return sql, tuple(params)
-
-
 class DatabaseBackend(BaseBackend):
     """Stores activity in ``UserActivity`` / ``ActivityDay`` (or ``USER_FIELD``)."""
 
@@ -104,11 +97,12 @@ class DatabaseBackend(BaseBackend):
 
     # -- writing -----------------------------------------------------------------------
 
-    def _uses_user_field(self, kind: str) -> bool:
+    def uses_user_field(self, kind: str) -> bool:
+        """Whether ``kind`` lives in the user model's ``USER_FIELD`` (the default kind only)."""
         return self.user_field is not None and kind == DEFAULT_KIND
 
     def transaction_alias(self, kind: str) -> str:
-        return router.db_for_write(self.user_model if self._uses_user_field(kind) else UserActivity)
+        return router.db_for_write(self.user_model if self.uses_user_field(kind) else UserActivity)
 
     def write(
         self, user_pk: Any, kind: str, ts: datetime, *, older_than: datetime, day: date | None
@@ -116,7 +110,7 @@ class DatabaseBackend(BaseBackend):
         using = self.transaction_alias(kind)
         connection = connections[using]
         with self._isolated(connection):
-            if self._uses_user_field(kind):
+            if self.uses_user_field(kind):
                 field = str(self.user_field)
                 due = Q(**{f"{field}__isnull": True}) | Q(**{f"{field}__lt": older_than})
                 users = self.user_model._base_manager.using(using).filter(pk=user_pk)
@@ -171,7 +165,7 @@ class DatabaseBackend(BaseBackend):
             if restore is not None and nested:
                 _set_local_timeouts(connection, *restore)
 
-    def _user_exists_sql(self, connection: BaseDatabaseWrapper) -> str:
+    def _user_existscompiled(self, connection: BaseDatabaseWrapper) -> str:
         meta = self.user_model._meta
         qn = connection.ops.quote_name
         assert meta.pk is not None
@@ -195,7 +189,7 @@ class DatabaseBackend(BaseBackend):
         # failing a (deferred) foreign key at the caller's COMMIT.
         sql = (
             f"INSERT INTO {table} ({qn('user_id')}, {qn('kind')}, {last}) "
-            f"SELECT %s, %s, %s WHERE {self._user_exists_sql(connection)} "
+            f"SELECT %s, %s, %s WHERE {self._user_existscompiled(connection)} "
             f"ON CONFLICT ({qn('user_id')}, {qn('kind')}) "
             f"DO UPDATE SET {last} = excluded.{last} WHERE {table}.{last} < %s"
         )
@@ -212,7 +206,7 @@ class DatabaseBackend(BaseBackend):
         sql = (
             f"INSERT INTO {qn(ActivityDay._meta.db_table)} "
             f"({qn('user_id')}, {qn('kind')}, {qn('day')}) "
-            f"SELECT %s, %s, %s WHERE {self._user_exists_sql(connection)} "
+            f"SELECT %s, %s, %s WHERE {self._user_existscompiled(connection)} "
             f"ON CONFLICT ({qn('user_id')}, {qn('kind')}, {qn('day')}) DO NOTHING"
         )
         pk = self._pk(connection, user_pk)
@@ -222,7 +216,7 @@ class DatabaseBackend(BaseBackend):
     def last_activity(self, user_pk: Any, kind: str) -> datetime | None:
         # From the database writes go to (not a replica): the guard's own view.
         using = self.transaction_alias(kind)
-        if self._uses_user_field(kind):
+        if self.uses_user_field(kind):
             value: datetime | None = (
                 self.user_model._base_manager.using(using)
                 .filter(pk=user_pk)
@@ -249,7 +243,7 @@ class DatabaseBackend(BaseBackend):
 
     def _recent(self, since: datetime, kind: str, using: str | None) -> QuerySet[Any]:
         """The rows (activity or user) active since ``since``, as a queryset."""
-        if self._uses_user_field(kind):
+        if self.uses_user_field(kind):
             return self.users(using).filter(**{f"{self.user_field}__gte": since})
         qs = UserActivity.objects.filter(kind=kind, last_activity_at__gte=since)
         if using:
@@ -257,7 +251,7 @@ class DatabaseBackend(BaseBackend):
         return self._restrict_to_users(qs, using)
 
     def stored_activity(self, kind: str) -> Any:
-        if self._uses_user_field(kind):
+        if self.uses_user_field(kind):
             return F(str(self.user_field))
         rows = UserActivity.objects.filter(user=OuterRef("pk"), kind=kind)
         return Subquery(rows.values("last_activity_at")[:1])
@@ -268,7 +262,7 @@ class DatabaseBackend(BaseBackend):
         return kinds | {DEFAULT_KIND} if self.user_field is not None else kinds
 
     def active_users(self, since: datetime, kind: str, using: str | None) -> QuerySet[Any]:
-        if self._uses_user_field(kind):
+        if self.uses_user_field(kind):
             return self._recent(since, kind, using)
         return self.users(using).filter(pk__in=self._recent(since, kind, using).values("user_id"))
 
@@ -277,12 +271,12 @@ class DatabaseBackend(BaseBackend):
     ) -> dict[str, int]:
         alias = using or router.db_for_read(UserActivity)
         connection = connections[alias]
-        column = self.user_field if self._uses_user_field(kind) else "last_activity_at"
+        column = self.user_field if self.uses_user_field(kind) else "last_activity_at"
         assert column is not None
-        recent_sql, recent_params = _sql(
+        recent_sql, recent_params = compiled(
             self._recent(min(windows.values()), kind, alias).values(column), alias
         )
-        users_sql, users_params = _sql(self.users(alias).values("pk"), alias)
+        users_sql, users_params = compiled(self.users(alias).values("pk"), alias)
         adapt = connection.ops.adapt_datetimefield_value
         t = f"recent.{connection.ops.quote_name(column)}"
         if connection.features.supports_aggregate_filter_clause:
@@ -310,7 +304,7 @@ class DatabaseBackend(BaseBackend):
         connection = connections[alias]
         first = start - timedelta(days=window_days - 1)
         rows = ActivityDay.objects.using(alias).filter(kind=kind, day__gte=first, day__lte=end)
-        rows_sql, rows_params = _sql(
+        rows_sql, rows_params = compiled(
             self._restrict_to_users(rows, alias).values("user_id", "day"), alias
         )
         if window_days == 1:
@@ -367,7 +361,7 @@ class DatabaseBackend(BaseBackend):
         rows = ActivityDay.objects.using(alias).filter(kind=kind, day__lte=last)
         if first is not None:
             rows = rows.filter(day__gte=first)
-        return _sql(self._restrict_to_users(rows, alias).values("user_id", "day"), alias)
+        return compiled(self._restrict_to_users(rows, alias).values("user_id", "day"), alias)
 
     def _fetch(self, alias: str, sql: str, params: Sequence[Any]) -> list[tuple[Any, ...]]:
         with connections[alias].cursor() as cursor:
@@ -533,8 +527,8 @@ class DatabaseBackend(BaseBackend):
             upper = batch.values_list("pk", flat=True)[batch_size - 1 : batch_size].first()
             bounds = {"gt": lower, "lte": upper}
             with transaction.atomic(using=using):
-                counts = self._backfill_batch(
-                    connection, sources, since, kind, day_timezone, bounds, dry_run
+                counts = backfill_batch(
+                    self, connection, sources, since, kind, day_timezone, bounds, dry_run
                 )
             for name, value in counts.items():
                 totals[name] += value
@@ -543,116 +537,6 @@ class DatabaseBackend(BaseBackend):
             if upper is None:
                 return totals
             lower = upper
-
-    def _source_rows(
-        self, source: SourceSpec, since: datetime, bounds: Mapping[str, Any], using: str
-    ) -> QuerySet[Any]:
-        model = apps.get_model(source["model"])
-        user_field, ts_field = source["user_field"], source["timestamp_field"]
-        rows = model._default_manager.using(using).filter(
-            **{f"{ts_field}__gte": since, f"{user_field}__isnull": False}
-        )
-        for lookup, value in bounds.items():
-            if value is not None:
-                rows = rows.filter(**{f"{user_field}__{lookup}": value})
-        ordered: QuerySet[Any] = rows.order_by()
-        return ordered
-
-    def _backfill_batch(
-        self,
-        connection: BaseDatabaseWrapper,
-        sources: Sequence[SourceSpec],
-        since: datetime,
-        kind: str,
-        day_timezone: str,
-        bounds: Mapping[str, Any],
-        dry_run: bool,
-    ) -> dict[str, int]:
-        using = connection.alias
-        qn = connection.ops.quote_name
-        latest_parts, day_parts = [], []
-        for source in sources:
-            rows = self._source_rows(source, since, bounds, using)
-            user_field, ts_field = source["user_field"], source["timestamp_field"]
-            latest_parts.append(
-                _sql(rows.values(uid=F(user_field)).annotate(ts=Max(ts_field)), using)
-            )
-            day_parts.append(
-                _sql(
-                    rows.annotate(
-                        uid=F(user_field), d=TruncDate(ts_field, tzinfo=ZoneInfo(day_timezone))
-                    )
-                    .values("uid", "d")
-                    .distinct(),
-                    using,
-                )
-            )
-        latest_sql = " UNION ALL ".join(f"SELECT * FROM ({sql}) p" for sql, _ in latest_parts)
-        latest_params = tuple(p for _, params in latest_parts for p in params)
-        # One row per user: the newest source activity in the window.
-        latest = f"SELECT s.uid, MAX(s.ts) AS ts FROM ({latest_sql}) s GROUP BY s.uid"
-        days_sql = " UNION ".join(f"SELECT * FROM ({sql}) p" for sql, _ in day_parts)
-        days_params = tuple(p for _, params in day_parts for p in params)
-
-        table = qn(UserActivity._meta.db_table)
-        ledger = qn(ActivityDay._meta.db_table)
-        last = qn("last_activity_at")
-        user_col, kind_col, day_col = qn("user_id"), qn("kind"), qn("day")
-        if self._uses_user_field(kind):
-            assert self.user_field is not None
-            meta = self.user_model._meta
-            target = qn(meta.db_table)
-            field = qn(str(getattr(meta.get_field(self.user_field), "column", self.user_field)))
-            assert meta.pk is not None
-            pk = qn(str(meta.pk.column))
-            stale = f"{target}.{field} IS NULL OR {target}.{field} < latest.ts"
-            count_sql = (
-                f"SELECT COUNT(*), COUNT(CASE WHEN {stale} THEN 1 END) FROM ({latest}) latest "
-                f"JOIN {target} ON {target}.{pk} = latest.uid"
-            )
-            write_sql = (
-                f"UPDATE {target} SET {field} = latest.ts FROM ({latest}) latest "
-                f"WHERE {target}.{pk} = latest.uid AND ({stale})"
-            )
-        else:
-            stale = f"a.{last} IS NULL OR a.{last} < latest.ts"
-            count_sql = (
-                f"SELECT COUNT(*), COUNT(CASE WHEN {stale} THEN 1 END) FROM ({latest}) latest "
-                f"LEFT JOIN {table} a ON a.{user_col} = latest.uid AND a.{kind_col} = %s"
-            )
-            latest_params = (*latest_params, kind)
-            write_sql = (
-                f"INSERT INTO {table} ({user_col}, {kind_col}, {last}) "
-                f"SELECT latest.uid, %s, latest.ts FROM ({latest}) latest WHERE true "
-                f"ON CONFLICT ({user_col}, {kind_col}) DO UPDATE SET {last} = excluded.{last} "
-                f"WHERE {table}.{last} < excluded.{last}"
-            )
-        new_days = (
-            f"SELECT n.uid, n.d FROM ({days_sql}) n WHERE NOT EXISTS (SELECT 1 FROM {ledger} l "
-            f"WHERE l.{user_col} = n.uid AND l.{kind_col} = %s AND l.{day_col} = n.d)"
-        )
-        with connection.cursor() as cursor:
-            cursor.execute(count_sql, latest_params)
-            users, stale_users = cursor.fetchone()
-            if dry_run:
-                cursor.execute(f"SELECT COUNT(*) FROM ({new_days}) x", (*days_params, kind))
-                return {"users": users, "updated": stale_users, "days": cursor.fetchone()[0]}
-            if self._uses_user_field(kind):
-                cursor.execute(write_sql, latest_params)
-            else:
-                cursor.execute(write_sql, (kind, *latest_params[:-1]))
-            updated = cursor.rowcount
-            # ON CONFLICT alone skips the days already there, and rowcount counts only the
-            # rows inserted: the NOT EXISTS of the dry run would be a second probe per row.
-            # Worse, planned against a freshly emptied (analyzed) ledger, that anti-join was
-            # a scan of the ledger per row: 65 s instead of ~4 s for 20k users.
-            cursor.execute(
-                f"INSERT INTO {ledger} ({user_col}, {kind_col}, {day_col}) "
-                f"SELECT x.uid, %s, x.d FROM ({days_sql}) x WHERE true "
-                f"ON CONFLICT ({user_col}, {kind_col}, {day_col}) DO NOTHING",
-                (kind, *days_params),
-            )
-            return {"users": users, "updated": updated, "days": cursor.rowcount}
 
 
 def _as_date(value: Any) -> date:
