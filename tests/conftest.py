@@ -7,6 +7,7 @@ from typing import Any
 import pytest
 from django.core.cache import caches
 from django.db import connection
+from django.db.backends.utils import CursorWrapper
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
 
@@ -109,6 +110,20 @@ def ledger_writes(ctx: CaptureQueriesContext) -> list[str]:
         for q in ctx.captured_queries
         if q["sql"].startswith("INSERT") and "strawberry_activity_activityday" in q["sql"]
     ]
+
+
+@pytest.fixture
+def sql(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Every SQL statement executed meanwhile, from any thread."""
+    log: list[str] = []
+    execute = CursorWrapper._execute
+
+    def recording(self: CursorWrapper, statement: str, *args: Any) -> Any:
+        log.append(statement)
+        return execute(self, statement, *args)
+
+    monkeypatch.setattr(CursorWrapper, "_execute", recording)
+    return log
 
 
 @pytest.fixture

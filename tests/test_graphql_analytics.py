@@ -14,7 +14,6 @@ from typing import Any
 import pytest
 from asgiref.sync import sync_to_async
 from django.db import connections
-from django.db.backends.utils import CursorWrapper
 from django.test import AsyncClient, Client, override_settings
 
 from strawberry_activity import get_lifecycle, get_power_users, get_retention
@@ -45,20 +44,6 @@ query ($days: Int!, $end: Date, $kind: String) {
 }
 """
 DENIED = "You do not have permission to view activity metrics."
-
-
-@pytest.fixture
-def sql(monkeypatch: pytest.MonkeyPatch) -> list[str]:
-    """Every SQL statement executed meanwhile, from any thread."""
-    log: list[str] = []
-    execute = CursorWrapper._execute
-
-    def recording(self: CursorWrapper, statement: str, *args: Any) -> Any:
-        log.append(statement)
-        return execute(self, statement, *args)
-
-    monkeypatch.setattr(CursorWrapper, "_execute", recording)
-    return log
 
 
 def ledger_reads(log: list[str]) -> list[str]:

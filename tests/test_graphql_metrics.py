@@ -16,7 +16,6 @@ import pytest
 import pytest_asyncio
 from asgiref.sync import sync_to_async
 from django.db import connections
-from django.db.backends.utils import CursorWrapper
 from django.test import AsyncClient, Client, override_settings
 from django.utils import timezone
 from strawberry.permission import BasePermission
@@ -47,20 +46,6 @@ FIELDS = {
     "stickiness": "stickiness",
 }
 DENIED = "You do not have permission to view activity metrics."
-
-
-@pytest.fixture
-def sql(monkeypatch: pytest.MonkeyPatch) -> list[str]:
-    """Every SQL statement executed meanwhile, from any thread."""
-    log: list[str] = []
-    execute = CursorWrapper._execute
-
-    def recording(self: CursorWrapper, statement: str, *args: Any) -> Any:
-        log.append(statement)
-        return execute(self, statement, *args)
-
-    monkeypatch.setattr(CursorWrapper, "_execute", recording)
-    return log
 
 
 def metric_queries(log: list[str]) -> list[str]:
