@@ -54,22 +54,11 @@ from typing import Any
 import httpx
 import psycopg
 
-from loadtest.__main__ import (
-    MUTATION,
-    PG,
-    REDIS_PORT,
-    Server,
-    classify,
-    expected_responses,
-    log,
-    login_all,
-    percentile,
-    prepare_app,
-    sql,
-    start_servers,
-    stop_servers,
-)
+from loadtest.load import classify, expected_responses, login_all
 from loadtest.netfaults import ProxyProcess
+from loadtest.report import percentile
+from loadtest.servers import Server, start_servers, stop_servers
+from loadtest.services import MUTATION, PG, REDIS_PORT, log, prepare_app, sql
 from strawberry_activity.cooldown import BREAKER_RETRY_AFTER
 
 DATABASE = "loadtest_faults_strawberry_activity"

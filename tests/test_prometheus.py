@@ -366,11 +366,11 @@ def run_populate(env: dict[str, str], *args: str) -> dict[str, dict[str, Any]]:
 def gunicorn(request: pytest.FixtureRequest, site_database: str, tmp_path: Path) -> Iterator[Any]:
     """gunicorn serving the site: 2 workers + PROMETHEUS_MULTIPROC_DIR, or 1 worker without.
 
-    Started the way ``python -m loadtest`` starts its servers (``loadtest.__main__``)."""
+    Started the way ``python -m loadtest`` starts its servers (``loadtest.servers``)."""
     pytest.importorskip("gunicorn")
     import httpx
 
-    from loadtest.__main__ import Server, free_port, stop_servers
+    from loadtest.servers import Server, free_port, stop_servers
 
     multi = request.param == "multiprocess"
     multiproc = tmp_path / "prometheus-multiproc" if multi else None
