@@ -236,15 +236,9 @@ def _write(t: tracking.Tracker, user: Any, kinds: tuple[str, ...]) -> Job | None
     pk = user.pk
     if pk is None:
         return None
-    if len(kinds) == 1:
-        # One kind, the common case: check its window directly rather than build a list.
-        if t.cooldown.active((pk, kinds[0])):
-            return None  # the hot path ends here: in cooldown, no I/O
-        pending = list(kinds)
-    else:
-        pending = t.pending(pk, kinds)
-        if not pending:
-            return None
+    pending = _pending(t, pk, kinds)
+    if pending is None:
+        return None  # the hot path ends here: in cooldown, no I/O
     now = timezone.now()
     if _in_event_loop():
 
