@@ -336,6 +336,18 @@ def nice_ceiling(value: float) -> tuple[float, float]:
     return step * ceil(value / step), step
 
 
+def _frame(width: int, height: int, left: int, right: int, top: int, bottom: int) -> dict[str, int]:
+    """An SVG chart's size and its plot area (margins given, edges returned)."""
+    return {
+        "width": width,
+        "height": height,
+        "left": left,
+        "right": width - right,
+        "top": top,
+        "bottom": height - bottom,
+    }
+
+
 def build_chart(
     series: Mapping[str, Sequence[tuple[date, float]]],
     *,
@@ -383,12 +395,7 @@ def build_chart(
             }
         )
     return {
-        "width": width,
-        "height": height,
-        "left": left,
-        "right": width - right,
-        "top": top,
-        "bottom": height - bottom,
+        **_frame(width, height, left, right, top, bottom),
         "y_ticks": [{"y": y(t), "label": label(t)} for t in ticks],
         # A label on each Monday (weeks read naturally), thinned to fit.
         "x_ticks": [
@@ -587,12 +594,7 @@ def build_lifecycle_chart(
         )
     every = max(1, ceil(len(points) / (plot_w / 56)))
     return {
-        "width": width,
-        "height": height,
-        "left": left,
-        "right": width - right,
-        "top": top,
-        "bottom": height - bottom,
+        **_frame(width, height, left, right, top, bottom),
         "zero": round(zero, 1),
         "bars": bars,
         "line": line,
@@ -663,12 +665,7 @@ def build_histogram(
     step = 1 if len(bars) <= 14 else (7 if len(bars) <= 70 else 30)
     ticks = {1, len(bars), *range(step, len(bars) + 1, step)}
     return {
-        "width": width,
-        "height": height,
-        "left": left,
-        "right": width - right,
-        "top": top,
-        "bottom": height - bottom,
+        **_frame(width, height, left, right, top, bottom),
         "bars": bars,
         "total": total,
         "y_ticks": _axis(maximum, (top + plot_h, top), lambda v: f"{v:,.0f}"),
