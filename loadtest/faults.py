@@ -54,11 +54,20 @@ from typing import Any
 import httpx
 import psycopg
 
-from loadtest.load import classify, expected_responses, login_all
+from loadtest.load import expected_responses, login_all, post
 from loadtest.netfaults import ProxyProcess
 from loadtest.report import percentile
 from loadtest.servers import Server, start_servers, stop_servers
-from loadtest.services import MUTATION, PG, REDIS_PORT, log, prepare_app, sql
+from loadtest.services import (
+    MUTATION,
+    PG,
+    REDIS_PORT,
+    create_database,
+    drop_database,
+    log,
+    prepare_app,
+    sql,
+)
 from strawberry_activity.cooldown import BREAKER_RETRY_AFTER
 
 DATABASE = "loadtest_faults_strawberry_activity"
@@ -93,21 +102,6 @@ class Run:
 
 
 # -- the database faults (another connection, as a migration or a DBA would) ---------------
-
-
-def admin() -> psycopg.Connection[Any]:
-    return psycopg.connect(f"{PG}/postgres", autocommit=True)
-
-
-def create_database() -> None:
-    with admin() as conn:
-        conn.execute(f"DROP DATABASE IF EXISTS {DATABASE} WITH (FORCE)")
-        conn.execute(f"CREATE DATABASE {DATABASE}")
-
-
-def drop_database() -> None:
-    with admin() as conn:
-        conn.execute(f"DROP DATABASE IF EXISTS {DATABASE} WITH (FORCE)")
 
 
 def hold_lock(
@@ -153,15 +147,7 @@ async def drive(
         path = "/graphql/" if tracked else "/graphql-plain/"
         async with in_flight:
             sent, t0 = time.time(), time.perf_counter()
-            try:
-                r = await client.post(
-                    f"{server.url}{path}",
-                    content=body,
-                    headers={"content-type": "application/json", "cookie": cookies[user]},
-                )
-                verdict = classify(r, expected[server.name, body])
-            except httpx.HTTPError:
-                verdict = "transport"
+            verdict = await post(client, server, path, body, cookies[user], expected)
             if keep:
                 run.samples.append(
                     Sample(sent, time.perf_counter() - t0, tracked, user, verdict, server.name, hot)
@@ -448,7 +434,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         redis_flush()
         log(f"creating {DATABASE} with {args.users} users")
-        create_database()
+        create_database(DATABASE)
         names = prepare_app(args.users)
         from strawberry_activity.tracking import DATABASE_BREAKER_RETRY_AFTER
 
@@ -482,7 +468,7 @@ def main(argv: list[str] | None = None) -> int:
 
         if "django" in sys.modules and hasattr(connections, "close_all"):
             connections.close_all()
-        drop_database()
+        drop_database(DATABASE)
 
 
 if __name__ == "__main__":

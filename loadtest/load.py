@@ -60,6 +60,26 @@ def classify(response: httpx.Response, expected: tuple[int, str, bytes]) -> str:
     return "changed"
 
 
+async def post(
+    client: httpx.AsyncClient,
+    server: Server,
+    path: str,
+    body: str,
+    cookie: str,
+    expected: dict[tuple[str, str], tuple[int, str, bytes]],
+) -> str:
+    """One GraphQL POST as a logged-in user; its verdict (``classify``, or "transport")."""
+    try:
+        response = await client.post(
+            f"{server.url}{path}",
+            content=body,
+            headers={"content-type": "application/json", "cookie": cookie},
+        )
+    except httpx.HTTPError:
+        return "transport"
+    return classify(response, expected[server.name, body])
+
+
 async def login_all(
     client: httpx.AsyncClient, server: Server, names: list[str], concurrency: int
 ) -> list[str]:
@@ -135,15 +155,7 @@ async def load(
             tracked = rng.random() < 0.5
             path = "/graphql/" if tracked else "/graphql-plain/"
             sent, t0 = time.time(), time.perf_counter()
-            try:
-                r = await client.post(
-                    f"{server.url}{path}",
-                    content=body,
-                    headers={"content-type": "application/json", "cookie": cookies[user]},
-                )
-                verdict = classify(r, expected[server.name, body])
-            except httpx.HTTPError:
-                verdict = "transport"
+            verdict = await post(client, server, path, body, cookies[user], expected)
             run.samples.append(
                 Sample(sent, time.perf_counter() - t0, server.name, op, tracked, user, verdict)
             )

@@ -72,15 +72,15 @@ def admin() -> psycopg.Connection[Any]:
     return psycopg.connect(f"{PG}/postgres", autocommit=True)
 
 
-def create_database() -> None:
+def create_database(name: str = DATABASE) -> None:
     with admin() as conn:
-        conn.execute(f"DROP DATABASE IF EXISTS {DATABASE} WITH (FORCE)")
-        conn.execute(f"CREATE DATABASE {DATABASE}")
+        conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+        conn.execute(f"CREATE DATABASE {name}")
 
 
-def drop_database() -> None:
+def drop_database(name: str = DATABASE) -> None:
     with admin() as conn:
-        conn.execute(f"DROP DATABASE IF EXISTS {DATABASE} WITH (FORCE)")
+        conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
 
 
 def kill_connections() -> int:
