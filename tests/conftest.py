@@ -126,6 +126,26 @@ def sql(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     return log
 
 
+class SchemaSpy:
+    """Counts the calls the GraphQL fields make to the named functions of
+    ``strawberry_activity.schema`` (from any thread), calling through to them."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch, names: tuple[str, ...]) -> None:
+        from strawberry_activity import schema as activity_schema
+
+        self.calls: list[str] = []
+        for name in names:
+            real = getattr(activity_schema, name)
+            monkeypatch.setattr(activity_schema, name, self._wrap(name, real))
+
+    def _wrap(self, name: str, real: Any) -> Any:
+        def spy(*args: Any, **kwargs: Any) -> Any:
+            self.calls.append(name)
+            return real(*args, **kwargs)
+
+        return spy
+
+
 @pytest.fixture
 def queries(db: None) -> Iterator[CaptureQueriesContext]:
     with CaptureQueriesContext(connection) as ctx:

@@ -44,6 +44,7 @@ PATIENT = {"DB_TIMEOUT": 5}
 def _patient(settings: Any) -> None:
     settings.STRAWBERRY_ACTIVITY = {**settings.STRAWBERRY_ACTIVITY, **PATIENT}
 
+
 THREADS = 32
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -17,9 +17,9 @@ from django.db import connections
 from django.test import AsyncClient, Client, override_settings
 
 from strawberry_activity import get_lifecycle, get_power_users, get_retention
-from strawberry_activity import schema as activity_schema
 from strawberry_activity.metrics import local_today
 from strawberry_activity.models import ActivityDay
+from tests.conftest import SchemaSpy
 from tests.testapp.models import User
 
 RETENTION = """
@@ -208,26 +208,10 @@ DOCUMENTS = [
 ]
 
 
-class AnalyticsSpy:
-    """Counts calls of the analytics functions the GraphQL fields use (from any thread)."""
-
-    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
-        self.calls: list[str] = []
-        for name in ("get_retention", "get_lifecycle", "get_power_users"):
-            real = getattr(activity_schema, name)
-            monkeypatch.setattr(activity_schema, name, self._wrap(name, real))
-
-    def _wrap(self, name: str, real: Any) -> Any:
-        def spy(*args: Any, **kwargs: Any) -> Any:
-            self.calls.append(name)
-            return real(*args, **kwargs)
-
-        return spy
-
-
 @pytest.fixture
-def spy(monkeypatch: pytest.MonkeyPatch) -> AnalyticsSpy:
-    return AnalyticsSpy(monkeypatch)
+def spy(monkeypatch: pytest.MonkeyPatch) -> SchemaSpy:
+    """The analytics functions the fields call."""
+    return SchemaSpy(monkeypatch, ("get_retention", "get_lifecycle", "get_power_users"))
 
 
 def client_for(who: str) -> Client:
@@ -249,7 +233,7 @@ def assert_refused(payload: dict[str, Any]) -> None:
 @pytest.mark.django_db
 @pytest.mark.urls("tests.test_security")
 @pytest.mark.parametrize("who", ["anonymous", "member", "inactive-staff"])
-def test_sync_doors_refuse(who: str, spy: AnalyticsSpy, sql: list[str]) -> None:
+def test_sync_doors_refuse(who: str, spy: SchemaSpy, sql: list[str]) -> None:
     population()
     client = client_for(who)
     sql.clear()
@@ -265,7 +249,7 @@ def test_sync_doors_refuse(who: str, spy: AnalyticsSpy, sql: list[str]) -> None:
 
 @pytest.mark.django_db
 @pytest.mark.urls("tests.test_security")
-def test_sync_doors_admit_staff(spy: AnalyticsSpy) -> None:
+def test_sync_doors_admit_staff(spy: SchemaSpy) -> None:
     population()
     client = client_for("staff")
     for document in DOCUMENTS:
@@ -281,7 +265,7 @@ def test_sync_doors_admit_staff(spy: AnalyticsSpy) -> None:
 @pytest.mark.urls("tests.test_security")
 @pytest.mark.parametrize("url", ["/graphql-async/", "/graphql-async-batch/"])
 @pytest.mark.parametrize("who", ["anonymous", "member", "staff"])
-async def test_async_doors(who: str, url: str, spy: AnalyticsSpy) -> None:
+async def test_async_doors(who: str, url: str, spy: SchemaSpy) -> None:
     try:
         await sync_to_async(population)()
         client = AsyncClient()

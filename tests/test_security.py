@@ -23,8 +23,8 @@ from strawberry.schema.config import StrawberryConfig
 from strawberry.types import Info
 
 from strawberry_activity import ActivityTrackingExtension, tracking
-from strawberry_activity import schema as activity_schema
 from strawberry_activity.models import UserActivity
+from tests.conftest import SchemaSpy
 from tests.testapp.models import User
 from tests.testapp.schema import Mutation as AppMutation
 from tests.testapp.schema import Query
@@ -73,26 +73,12 @@ DOCUMENTS = [
 ]
 
 
-class MetricSpy:
-    """Counts calls of the metric functions the GraphQL fields use."""
-
-    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
-        self.calls: list[str] = []
-        for name in ("get_activity_metrics", "get_active_users", "get_activity_series"):
-            real = getattr(activity_schema, name)
-            monkeypatch.setattr(activity_schema, name, self._wrap(name, real))
-
-    def _wrap(self, name: str, real: Any) -> Any:
-        def spy(*args: Any, **kwargs: Any) -> Any:
-            self.calls.append(name)
-            return real(*args, **kwargs)
-
-        return spy
-
-
 @pytest.fixture
-def spy(monkeypatch: pytest.MonkeyPatch) -> MetricSpy:
-    return MetricSpy(monkeypatch)
+def spy(monkeypatch: pytest.MonkeyPatch) -> SchemaSpy:
+    """The metric functions the fields call."""
+    return SchemaSpy(
+        monkeypatch, ("get_activity_metrics", "get_active_users", "get_activity_series")
+    )
 
 
 def body_for(document: str) -> dict[str, Any]:
@@ -137,7 +123,7 @@ REFUSED = ["anonymous", "member", "inactive-staff"]
 @pytest.mark.django_db
 @pytest.mark.parametrize("who", REFUSED)
 @pytest.mark.parametrize("document", DOCUMENTS)
-def test_sync_view_refuses(who: str, document: str, spy: MetricSpy) -> None:
+def test_sync_view_refuses(who: str, document: str, spy: SchemaSpy) -> None:
     client = _client_for(who)
     assert_refused(post(client, "/graphql/", body_for(document)))
     assert spy.calls == []
@@ -145,7 +131,7 @@ def test_sync_view_refuses(who: str, document: str, spy: MetricSpy) -> None:
 
 @pytest.mark.django_db
 @pytest.mark.parametrize("who", REFUSED)
-def test_get_request_refuses(who: str, spy: MetricSpy) -> None:
+def test_get_request_refuses(who: str, spy: SchemaSpy) -> None:
     response = _client_for(who).get("/graphql/", {"query": DOCUMENTS[0]})
     assert_refused(response.json())
     assert spy.calls == []
@@ -154,7 +140,7 @@ def test_get_request_refuses(who: str, spy: MetricSpy) -> None:
 @pytest.mark.django_db
 @pytest.mark.parametrize("url", ["/graphql-batch/"])
 @pytest.mark.parametrize("who", REFUSED)
-def test_batching_refuses_every_operation(who: str, url: str, spy: MetricSpy) -> None:
+def test_batching_refuses_every_operation(who: str, url: str, spy: SchemaSpy) -> None:
     client = _client_for(who)
     payloads = post(client, url, [body_for(d) for d in DOCUMENTS])
     assert len(payloads) == len(DOCUMENTS)
@@ -164,7 +150,7 @@ def test_batching_refuses_every_operation(who: str, url: str, spy: MetricSpy) ->
 
 
 @pytest.mark.django_db
-def test_batched_failed_login_then_metrics_refuses(staff: User, spy: MetricSpy) -> None:
+def test_batched_failed_login_then_metrics_refuses(staff: User, spy: SchemaSpy) -> None:
     """A wrong password inside the batch does not lend the next operation a user."""
     payloads = post(
         Client(),
@@ -180,7 +166,7 @@ def test_batched_failed_login_then_metrics_refuses(staff: User, spy: MetricSpy) 
 
 
 @pytest.mark.django_db
-def test_staff_gets_numbers_through_every_sync_door(staff: User, spy: MetricSpy) -> None:
+def test_staff_gets_numbers_through_every_sync_door(staff: User, spy: SchemaSpy) -> None:
     """The positive control: the same requests from staff do run the metrics."""
     staff.user_permissions.add(Permission.objects.get(codename="view_useractivity"))
     client = Client()
@@ -197,7 +183,7 @@ def test_staff_gets_numbers_through_every_sync_door(staff: User, spy: MetricSpy)
 @pytest.mark.django_db(transaction=True)
 @pytest.mark.parametrize("url", ["/graphql-async/", "/graphql-async-batch/"])
 @pytest.mark.parametrize("who", ["anonymous", "member", "staff"])
-async def test_async_views(who: str, url: str, spy: MetricSpy) -> None:
+async def test_async_views(who: str, url: str, spy: SchemaSpy) -> None:
     client = AsyncClient()
     if who != "anonymous":
         user = await sync_to_async(User.objects.create_user)(
@@ -221,7 +207,7 @@ async def test_async_views(who: str, url: str, spy: MetricSpy) -> None:
 
 @pytest.mark.django_db
 @pytest.mark.parametrize("who", ["anonymous", "member"])
-def test_admin_dashboard_refuses(who: str, spy: MetricSpy) -> None:
+def test_admin_dashboard_refuses(who: str, spy: SchemaSpy) -> None:
     response = _client_for(who).get(DASHBOARD)
     assert response.status_code == 302
     assert "/admin/login/" in response["Location"]
@@ -229,7 +215,7 @@ def test_admin_dashboard_refuses(who: str, spy: MetricSpy) -> None:
 
 
 @pytest.mark.django_db
-def test_admin_dashboard_refuses_staff_without_view_permission(spy: MetricSpy) -> None:
+def test_admin_dashboard_refuses_staff_without_view_permission(spy: SchemaSpy) -> None:
     response = _client_for("staff").get(DASHBOARD)  # staff, but no permission granted
     assert response.status_code == 403
     assert spy.calls == []
