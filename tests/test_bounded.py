@@ -85,6 +85,16 @@ def gate_of(cache: FlakyCache) -> Cooldown:
     return Cooldown(seconds=300, maxsize=100, shared=cache)  # type: ignore[arg-type]
 
 
+def opened(cache: FlakyCache) -> Cooldown:
+    """A gate whose breaker the failing cache has just opened (3 failures in a row)."""
+    cooldown = gate_of(cache)
+    cache.down = True
+    for user in range(cooldown_module.BREAKER_FAILURES):
+        with pytest.raises(CacheUnavailable):
+            claim(cooldown, user)
+    return cooldown
+
+
 def claim(cooldown: Cooldown, user: int) -> float | None:
     return cooldown.claim((user, "default", "2026-01-01"), now=time.time())
 
@@ -122,11 +132,7 @@ def test_failures_must_be_in_a_row() -> None:
 
 def test_half_open_probe_closes_on_success_and_reopens_on_failure(clock: Clock) -> None:
     cache = FlakyCache()
-    cooldown = gate_of(cache)
-    cache.down = True
-    for user in range(3):
-        with pytest.raises(CacheUnavailable):
-            claim(cooldown, user)
+    cooldown = opened(cache)
     clock.now += cooldown_module.BREAKER_RETRY_AFTER
     assert cooldown.breaker == "half-open"
     calls = cache.calls
@@ -150,11 +156,7 @@ def test_half_open_probe_closes_on_success_and_reopens_on_failure(clock: Clock) 
 
 def test_one_probe_at_a_time(clock: Clock) -> None:
     cache = FlakyCache()
-    cooldown = gate_of(cache)
-    cache.down = True
-    for user in range(3):
-        with pytest.raises(CacheUnavailable):
-            claim(cooldown, user)
+    cooldown = opened(cache)
     clock.now += cooldown_module.BREAKER_RETRY_AFTER
     cache.down = False
     cache.hold = threading.Event()
@@ -175,11 +177,7 @@ def test_one_probe_at_a_time(clock: Clock) -> None:
 
 def test_forget_starts_over_like_a_fresh_worker() -> None:
     cache = FlakyCache()
-    cooldown = gate_of(cache)
-    cache.down = True
-    for user in range(3):
-        with pytest.raises(CacheUnavailable):
-            claim(cooldown, user)
+    cooldown = opened(cache)
     assert cooldown.breaker == "open"
     cooldown.forget()
     assert cooldown.breaker == "closed"
