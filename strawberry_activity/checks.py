@@ -68,6 +68,7 @@ def _check_numbers() -> list[CheckMessage]:
         ("TRACK_FAILED", 7, lambda v: isinstance(v, bool), "True or False"),
         ("DB_TIMEOUT", 20, lambda v: v is None or (_is_number(v) and v > 0), "seconds > 0 or None"),
         ("CACHE_TIMEOUT", 22, lambda v: _is_number(v) and v > 0, "seconds > 0"),
+        ("ROLLUPS", 24, lambda v: isinstance(v, bool), "True or False"),
     ]
     for name, number, valid, expected in rules:
         value = activity_settings.raw(name)

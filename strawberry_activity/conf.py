@@ -79,6 +79,9 @@ DEFAULTS: dict[str, Any] = {
     # Seconds a tracking statement may wait for a lock or run before it gives up (None: no
     # limit of ours). A write that times out is a logged failure, retried on a later request.
     "DB_TIMEOUT": 0.05,
+    # Keep the numbers of days that are over (``ActivityRollup``) so that series and growth
+    # analytics cost O(days), not O(ledger rows). False: always count from the ledger.
+    "ROLLUPS": True,
 }
 
 # Settings holding a dotted path that is imported on first use.

@@ -3,6 +3,9 @@
 ``UserActivity`` holds the latest activity of each user, one row per user and kind: the
 rolling metrics (DAU / WAU / MAU *now*) read it. ``ActivityDay`` is the daily ledger, one row
 per user, kind and calendar day: the history (a series of past days) reads it.
+``ActivityRollup`` keeps the numbers of days that are over, so that the history costs
+O(days) rather than O(ledger rows); ``ActivityRollupVersion`` tells a rollup computed from
+an older ledger from a current one (docs/scale.md).
 """
 
 from __future__ import annotations
@@ -13,7 +16,14 @@ from django.utils.translation import gettext_lazy as _
 
 from strawberry_activity.kinds import DEFAULT_KIND, KIND_MAX_LENGTH, validate_kind
 
-__all__ = ["DEFAULT_KIND", "ActivityDay", "UserActivity", "validate_kind"]
+__all__ = [
+    "DEFAULT_KIND",
+    "ActivityDay",
+    "ActivityRollup",
+    "ActivityRollupVersion",
+    "UserActivity",
+    "validate_kind",
+]
 
 
 class UserActivity(models.Model):
@@ -76,3 +86,57 @@ class ActivityDay(models.Model):
 
     def __str__(self) -> str:
         return f"{self.user_id} {self.kind} {self.day:%Y-%m-%d}"
+
+
+class ActivityRollup(models.Model):
+    """One number of the history, kept once the ledger days it is computed from are over.
+
+    ``metric`` names what it is (``"dau"``, ``"lifecycle:week"``, ``"retention:month"``,
+    ``"power:28"``...), ``day`` the day or period it is for and ``key`` which number of that
+    day (a lifecycle field, a retention offset, a power-users bucket; 0 for a series).
+    ``since .. until`` are the ledger days it was computed from (``since`` None: every day
+    up to ``until``, as first periods need): a change to a ledger day in that span deletes
+    it, in the same transaction. Filled on read and by ``activity_rollup``.
+    """
+
+    kind = models.CharField(_("kind"), max_length=KIND_MAX_LENGTH, default=DEFAULT_KIND)
+    metric = models.CharField(_("metric"), max_length=32)
+    day = models.DateField(_("day"))
+    key = models.PositiveSmallIntegerField(_("key"), default=0)
+    value = models.BigIntegerField(_("value"))
+    since = models.DateField(_("since"), null=True)
+    until = models.DateField(_("until"))
+
+    class Meta:
+        verbose_name = _("activity rollup")
+        verbose_name_plural = _("activity rollups")
+        constraints = [
+            models.UniqueConstraint(
+                fields=["kind", "metric", "day", "key"], name="strawberry_activity_rollup"
+            ),
+        ]
+        indexes = [
+            # Invalidation: the rollups of one kind computed from a ledger day on or after x.
+            models.Index(fields=["kind", "until"], name="strawberry_activity_until"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.metric} {self.day:%Y-%m-%d}[{self.key}] = {self.value}"
+
+
+class ActivityRollupVersion(models.Model):
+    """How many times a kind's past ledger days changed (late writes, backfill, prune).
+
+    A rollup computed from a ledger read is stored only if the version it read is still
+    the current one, under a lock the changes wait for: no rollup outlives its inputs.
+    """
+
+    kind = models.CharField(_("kind"), max_length=KIND_MAX_LENGTH, unique=True)
+    version = models.BigIntegerField(_("version"), default=0)
+
+    class Meta:
+        verbose_name = _("activity rollup version")
+        verbose_name_plural = _("activity rollup versions")
+
+    def __str__(self) -> str:
+        return f"{self.kind} v{self.version}"
