@@ -108,42 +108,49 @@ RECENCY = (
 OLDER = ("older", _("Older than %d days") % MAU)
 
 
-class LastActivityFilter(admin.SimpleListFilter):
-    """Rolling windows, as DAU / WAU / MAU count them, and everything older."""
+class _WindowFilter(admin.SimpleListFilter):
+    """The windows of ``RECENCY`` and everything older, on ``field``: a subclass says where
+    a window of so many days starts (``first``)."""
 
-    title = _("last activity")
     parameter_name = "active"
+    field: ClassVar[str]
 
     def lookups(self, request: HttpRequest, model_admin: Any) -> Sequence[tuple[Any, StrOrPromise]]:
         return (*RECENCY, OLDER)
 
+    def first(self, days: int) -> Any:
+        raise NotImplementedError
+
     def queryset(self, request: HttpRequest, queryset: QuerySet[Any]) -> QuerySet[Any] | None:
         value = self.value()
         if value is None:
             return queryset
-        since = timezone.now() - timedelta(days=MAU if value == "older" else int(value))
         if value == "older":
-            return queryset.filter(last_activity_at__lt=since)
-        return queryset.filter(last_activity_at__gte=since)
+            return queryset.filter(**{f"{self.field}__lt": self.first(MAU)})
+        return queryset.filter(**{f"{self.field}__gte": self.first(int(value))})
 
 
-class DayFilter(admin.SimpleListFilter):
+class LastActivityFilter(_WindowFilter):
+    """Rolling windows, as DAU / WAU / MAU count them, and everything older."""
+
+    title = _("last activity")
+    field = "last_activity_at"
+
+    def first(self, days: int) -> Any:
+        return timezone.now() - timedelta(days=days)
+
+
+class DayFilter(_WindowFilter):
     """Calendar days of the ledger (in ``DAY_TIMEZONE``): today, the last WAU or MAU days."""
 
     title = _("day")
-    parameter_name = "active"
+    field = "day"
 
     def lookups(self, request: HttpRequest, model_admin: Any) -> Sequence[tuple[Any, StrOrPromise]]:
         return ((str(DAU), _("Today")), *RECENCY[1:], OLDER)
 
-    def queryset(self, request: HttpRequest, queryset: QuerySet[Any]) -> QuerySet[Any] | None:
-        value = self.value()
-        if value is None:
-            return queryset
-        first = local_today() - timedelta(days=(MAU if value == "older" else int(value)) - 1)
-        if value == "older":
-            return queryset.filter(day__lt=first)
-        return queryset.filter(day__gte=first)
+    def first(self, days: int) -> Any:
+        return local_today() - timedelta(days=days - 1)
 
 
 # -- model admins ---------------------------------------------------------------------
