@@ -8,16 +8,19 @@ It needs neither ``prometheus_client`` nor OpenTelemetry.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 __all__ = [
     "ACTIVE_USERS",
     "DESCRIPTIONS",
+    "LABEL_NAMES",
     "METRICS_UP",
     "STICKINESS",
     "USERS_TOTAL",
     "WINDOW_LABELS",
     "activity_numbers",
+    "samples",
 ]
 
 #: ``get_activity_metrics`` key -> the ``window`` label.
@@ -34,6 +37,38 @@ DESCRIPTIONS = {
     STICKINESS: "DAU / MAU, rounded to 4 places (0 when MAU is 0).",
     METRICS_UP: "1 when the activity metrics were computed for this collection, else 0.",
 }
+
+
+#: Each gauge's label names, in the order Prometheus lists them.
+LABEL_NAMES: dict[str, tuple[str, ...]] = {
+    ACTIVE_USERS: ("window", "kind"),
+    USERS_TOTAL: (),
+    STICKINESS: ("kind",),
+}
+
+#: One of a gauge's samples: its labels and its value.
+Sample = tuple[dict[str, str], Any]
+
+
+def samples(numbers: Mapping[str, Mapping[str, Any]]) -> dict[str, list[Sample]]:
+    """The gauges' samples, ``{name: [(labels, value), ...]}``, from ``activity_numbers()``:
+    the active users of each window and kind, the stickiness of each kind, and the users in
+    total (the same for every kind, so once; none without a kind).
+
+    >>> gauges = samples({"default": {"dau": 2, "wau": 3, "mau": 5, "stickiness": 0.4,
+    ...                                "total_users": 9}})
+    >>> gauges[ACTIVE_USERS][0], gauges[USERS_TOTAL]
+    (({'window': '1d', 'kind': 'default'}, 2), [({}, 9)])
+    """
+    return {
+        ACTIVE_USERS: [
+            ({"window": window, "kind": kind}, metrics[key])
+            for kind, metrics in numbers.items()
+            for key, window in WINDOW_LABELS.items()
+        ],
+        USERS_TOTAL: [({}, metrics["total_users"]) for metrics in list(numbers.values())[:1]],
+        STICKINESS: [({"kind": kind}, metrics["stickiness"]) for kind, metrics in numbers.items()],
+    }
 
 
 def activity_numbers() -> dict[str, dict[str, Any]]:

@@ -50,8 +50,8 @@ from strawberry_activity.export import (
     METRICS_UP,
     STICKINESS,
     USERS_TOTAL,
-    WINDOW_LABELS,
     activity_numbers,
+    samples,
 )
 
 __all__ = ["register"]
@@ -108,32 +108,21 @@ class _Numbers:
 def _gauge_callbacks(
     numbers: _Numbers,
 ) -> dict[str, Callable[[CallbackOptions], Iterable[Observation]]]:
-    def active_users(options: CallbackOptions) -> Iterable[Observation]:
-        # The first instrument of the collection: compute afresh.
-        computed = numbers.compute() or {}
-        return [
-            Observation(metrics[key], {"window": window, "kind": kind})
-            for kind, metrics in computed.items()
-            for key, window in WINDOW_LABELS.items()
-        ]
+    def gauge(name: str) -> Callable[[CallbackOptions], Iterable[Observation]]:
+        def observe(options: CallbackOptions) -> Iterable[Observation]:
+            # The first instrument of a collection computes afresh; the others reuse that.
+            computed = numbers.compute() if name == ACTIVE_USERS else numbers.get()
+            return [Observation(value, labels) for labels, value in samples(computed or {})[name]]
 
-    def users_total(options: CallbackOptions) -> Iterable[Observation]:
-        computed = numbers.get()
-        if not computed:
-            return []
-        return [Observation(next(iter(computed.values()))["total_users"])]
-
-    def stickiness(options: CallbackOptions) -> Iterable[Observation]:
-        computed = numbers.get() or {}
-        return [Observation(metrics["stickiness"], {"kind": k}) for k, metrics in computed.items()]
+        return observe
 
     def up(options: CallbackOptions) -> Iterable[Observation]:
         return [Observation(0 if numbers.get() is None else 1)]
 
     return {
-        ACTIVE_USERS: active_users,
-        USERS_TOTAL: users_total,
-        STICKINESS: stickiness,
+        ACTIVE_USERS: gauge(ACTIVE_USERS),
+        USERS_TOTAL: gauge(USERS_TOTAL),
+        STICKINESS: gauge(STICKINESS),
         METRICS_UP: up,
     }
 

@@ -56,11 +56,12 @@ from strawberry_activity.conf import activity_settings
 from strawberry_activity.export import (
     ACTIVE_USERS,
     DESCRIPTIONS,
+    LABEL_NAMES,
     METRICS_UP,
     STICKINESS,
     USERS_TOTAL,
-    WINDOW_LABELS,
     activity_numbers,
+    samples,
 )
 
 __all__ = [
@@ -76,12 +77,11 @@ logger = logging.getLogger("strawberry_activity")
 GAUGES = frozenset({ACTIVE_USERS, USERS_TOTAL, STICKINESS, METRICS_UP})
 
 
-def _families() -> tuple[GaugeMetricFamily, GaugeMetricFamily, GaugeMetricFamily]:
-    return (
-        GaugeMetricFamily(ACTIVE_USERS, DESCRIPTIONS[ACTIVE_USERS], labels=["window", "kind"]),
-        GaugeMetricFamily(USERS_TOTAL, DESCRIPTIONS[USERS_TOTAL]),
-        GaugeMetricFamily(STICKINESS, DESCRIPTIONS[STICKINESS], labels=["kind"]),
-    )
+def _families() -> list[GaugeMetricFamily]:
+    return [
+        GaugeMetricFamily(name, DESCRIPTIONS[name], labels=labels)
+        for name, labels in LABEL_NAMES.items()
+    ]
 
 
 def _up(value: float) -> GaugeMetricFamily:
@@ -109,14 +109,12 @@ class ActivityCollector(Collector):
             )
             yield _up(0)
             return
-        active, total, stickiness = _families()
-        for kind, metrics in numbers.items():
-            for key, window in WINDOW_LABELS.items():
-                active.add_metric([window, kind], metrics[key])
-            stickiness.add_metric([kind], metrics["stickiness"])
-        if numbers:
-            total.add_metric([], next(iter(numbers.values()))["total_users"])
-        yield from (active, total, stickiness, _up(1))
+        families = _families()
+        values = samples(numbers)
+        for family in families:
+            for labels, value in values[family.name]:
+                family.add_metric([labels[name] for name in LABEL_NAMES[family.name]], value)
+        yield from (*families, _up(1))
 
     def describe(self) -> Iterable[Metric]:
         # The names only: registering the collector runs no query.
