@@ -676,7 +676,7 @@ def build_histogram(
         "bars": bars,
         "total": total,
         "y_ticks": _axis(maximum, (top + plot_h, top), lambda v: f"{v:,.0f}"),
-        "x_ticks": [b for b in bars if b["days"] in ticks],
+        "x_ticks": [{"x": b["centre"], "label": b["days"]} for b in bars if b["days"] in ticks],
     }
 
 

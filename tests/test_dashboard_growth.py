@@ -194,4 +194,4 @@ def test_charts_keep_their_shape_without_data() -> None:
     assert chart["bars"][0]["in_progress"]
     histogram = build_histogram(dict.fromkeys(range(1, 29), 0))
     assert [b["height"] for b in histogram["bars"]] == [0.0] * 28
-    assert [b["days"] for b in histogram["x_ticks"]] == [1, 7, 14, 21, 28]
+    assert [t["label"] for t in histogram["x_ticks"]] == [1, 7, 14, 21, 28]
