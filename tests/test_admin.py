@@ -4,11 +4,9 @@ from __future__ import annotations
 
 import random
 from datetime import timedelta
-from html.parser import HTMLParser
 from typing import Any
 
 import pytest
-from django.contrib.auth.models import Permission
 from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
@@ -20,6 +18,7 @@ from strawberry_activity.metrics import (
     get_stickiness_series,
 )
 from strawberry_activity.models import ActivityDay, UserActivity
+from tests.html import Element, elements, viewer
 from tests.testapp.models import User
 
 pytestmark = pytest.mark.django_db
@@ -27,48 +26,17 @@ pytestmark = pytest.mark.django_db
 DASHBOARD = "/admin/strawberry_activity/useractivity/dashboard/"
 
 
-class DataAttributes(HTMLParser):
-    """Collects every element carrying data-* attributes, with its enclosing data-metric."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.elements: list[tuple[str, dict[str, str]]] = []
-        self.stack: list[str | None] = []
-
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        data = {k: v or "" for k, v in attrs if k.startswith("data-")}
-        if data:
-            parent = next((m for m in reversed(self.stack) if m), None)
-            if parent and "data-metric" not in data:
-                data["data-metric"] = parent
-            self.elements.append((tag, data))
-        if tag not in ("circle", "line", "polyline", "link", "input", "br"):
-            self.stack.append(data.get("data-metric"))
-
-    def handle_endtag(self, tag: str) -> None:
-        if tag not in ("circle", "line", "polyline") and self.stack:
-            self.stack.pop()
-
-
-def parse(content: bytes) -> DataAttributes:
-    parser = DataAttributes()
-    parser.feed(content.decode())
-    return parser
-
-
-def chart_points(page: DataAttributes, metric: str) -> list[tuple[str, str]]:
+def chart_points(page: list[Element], metric: str) -> list[tuple[str, str]]:
     return [
         (a["data-date"], a["data-value"])
-        for tag, a in page.elements
+        for tag, a in page
         if tag == "circle" and a.get("data-metric") == metric
     ]
 
 
-def cards(page: DataAttributes) -> dict[str, str]:
+def cards(page: list[Element]) -> dict[str, str]:
     return {
-        a["data-metric"]: a["data-value"]
-        for tag, a in page.elements
-        if tag == "div" and "data-value" in a
+        a["data-metric"]: a["data-value"] for tag, a in page if tag == "div" and "data-value" in a
     }
 
 
@@ -98,10 +66,7 @@ def history() -> list[User]:
 
 @pytest.fixture
 def staff_client(staff: User) -> Client:
-    staff.user_permissions.add(Permission.objects.get(codename="view_useractivity"))
-    client = Client()
-    client.force_login(staff)
-    return client
+    return viewer(staff)
 
 
 @pytest.mark.parametrize("kind", ["default", "transaction"])
@@ -110,7 +75,7 @@ def test_dashboard_shows_what_the_api_returns(
 ) -> None:
     response = staff_client.get(DASHBOARD, {"kind": kind})
     assert response.status_code == 200
-    page = parse(response.content)
+    page = elements(response.content)
 
     metrics = get_activity_metrics(kind=kind)
     assert metrics["mau"] > 0
@@ -132,8 +97,8 @@ def test_dashboard_shows_what_the_api_returns(
 
 
 def test_kind_selector_lists_each_kind(staff_client: Client, history: list[User]) -> None:
-    page = parse(staff_client.get(DASHBOARD).content)
-    kinds = [a["data-kind"] for tag, a in page.elements if tag == "a" and "data-kind" in a]
+    page = elements(staff_client.get(DASHBOARD).content)
+    kinds = [a["data-kind"] for tag, a in page if tag == "a" and "data-kind" in a]
     assert kinds == ["default", "transaction"]
     assert staff_client.get(DASHBOARD, {"kind": "nope"}).status_code == 404
 

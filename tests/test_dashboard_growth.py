@@ -6,10 +6,8 @@ from __future__ import annotations
 
 import random
 from datetime import date, timedelta
-from html.parser import HTMLParser
 
 import pytest
-from django.contrib.auth.models import Permission
 from django.test import Client
 from django.utils import timezone
 
@@ -24,6 +22,7 @@ from strawberry_activity.metrics import (
     local_today,
 )
 from strawberry_activity.models import ActivityDay, UserActivity
+from tests.html import Element, elements, viewer
 from tests.testapp.models import User
 
 pytestmark = pytest.mark.django_db
@@ -31,24 +30,7 @@ pytestmark = pytest.mark.django_db
 DASHBOARD = "/admin/strawberry_activity/useractivity/dashboard/"
 
 
-class Elements(HTMLParser):
-    """Every start tag with its attributes, in document order."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.found: list[tuple[str, dict[str, str]]] = []
-
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        self.found.append((tag, {k: v or "" for k, v in attrs}))
-
-
-def elements(content: bytes) -> list[tuple[str, dict[str, str]]]:
-    parser = Elements()
-    parser.feed(content.decode())
-    return parser.found
-
-
-def retention_cells(page: list[tuple[str, dict[str, str]]]) -> dict[str, list[int]]:
+def retention_cells(page: list[Element]) -> dict[str, list[int]]:
     rows: dict[str, list[int]] = {}
     for tag, a in page:
         if tag == "td" and "data-offset" in a:
@@ -56,7 +38,7 @@ def retention_cells(page: list[tuple[str, dict[str, str]]]) -> dict[str, list[in
     return rows
 
 
-def segments(page: list[tuple[str, dict[str, str]]]) -> dict[tuple[str, str], int]:
+def segments(page: list[Element]) -> dict[tuple[str, str], int]:
     return {
         (a["data-period"], a["data-status"]): int(a["data-value"])
         for tag, a in page
@@ -84,10 +66,7 @@ def ledger() -> None:
 
 @pytest.fixture
 def staff_client(staff: User) -> Client:
-    staff.user_permissions.add(Permission.objects.get(codename="view_useractivity"))
-    client = Client()
-    client.force_login(staff)
-    return client
+    return viewer(staff)
 
 
 @pytest.mark.parametrize("period", ["day", "week", "month"])
