@@ -27,6 +27,7 @@ required = {
     "templates": "strawberry_activity/templates/admin/strawberry_activity/dashboard.html",
     "static files": "strawberry_activity/static/strawberry_activity/dashboard.css",
     "commands": "strawberry_activity/management/commands/activity_metrics.py",
+    "SQL recipes": "strawberry_activity/sql/partition_ledger.sql",
 }
 missing = [what for what, name in required.items() if name not in names]
 missing += ["LICENSE"] if not any(n.endswith("/LICENSE") for n in names) else []
