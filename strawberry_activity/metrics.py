@@ -28,7 +28,6 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any, TypeVar
 from urllib.parse import quote
-from zoneinfo import ZoneInfo
 
 from asgiref.sync import sync_to_async
 from django.core.cache import caches
@@ -38,7 +37,7 @@ from django.utils import timezone
 from strawberry_activity.backends import get_backend
 from strawberry_activity.conf import activity_settings
 from strawberry_activity.kinds import DEFAULT_KIND, validate_kind
-from strawberry_activity.periods import PERIODS, period_start, period_starts
+from strawberry_activity.periods import PERIODS, local_today, period_start, period_starts
 
 __all__ = [
     "DEFAULT_PERIODS",
@@ -260,11 +259,6 @@ def get_stickiness_series(
 
 
 # -- growth analytics (docs/analytics.md) ---------------------------------------------
-
-
-def local_today() -> date:
-    """Today in ``DAY_TIMEZONE``: the last day of the ledger's calendar."""
-    return timezone.now().astimezone(ZoneInfo(activity_settings.DAY_TIMEZONE)).date()
 
 
 @dataclass(frozen=True)

@@ -125,13 +125,13 @@ class ActivityRollup(models.Model):
 
 
 class ActivityRollupVersion(models.Model):
-    """How many times a kind's past ledger days changed (late writes, backfill, prune).
+    """How many times past ledger days changed (late writes, backfill, prune, deleted
+    users): one row, ``id = 1``.
 
-    A rollup computed from a ledger read is stored only if the version it read is still
-    the current one, under a lock the changes wait for: no rollup outlives its inputs.
+    A rollup computed from a ledger read is stored only if the version that read saw is
+    still the current one, under a lock the changes wait for: no rollup outlives its inputs.
     """
 
-    kind = models.CharField(_("kind"), max_length=KIND_MAX_LENGTH, unique=True)
     version = models.BigIntegerField(_("version"), default=0)
 
     class Meta:
@@ -139,4 +139,4 @@ class ActivityRollupVersion(models.Model):
         verbose_name_plural = _("activity rollup versions")
 
     def __str__(self) -> str:
-        return f"{self.kind} v{self.version}"
+        return f"v{self.version}"

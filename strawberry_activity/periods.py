@@ -1,7 +1,8 @@
 """Calendar periods of the growth analytics (docs/analytics.md): days, weeks, months.
 
 A week runs Monday to Sunday, a month is a calendar month; both are made of the ledger's
-calendar days (in ``DAY_TIMEZONE``), so no time zone arithmetic happens here. A period is
+calendar days (in ``DAY_TIMEZONE``). Time zones enter in two places only: ``local_today``
+(the last day of the calendar) and ``first_open_day`` (days before it are over). A period is
 named by its first day, and numbered (``period_number``) so that consecutive periods are
 consecutive integers, which is how the SQL of the backends compares them.
 
@@ -14,9 +15,17 @@ datetime.date(2026, 6, 29)
 from __future__ import annotations
 
 from datetime import date, timedelta
+from zoneinfo import ZoneInfo
+
+from django.utils import timezone
+
+from strawberry_activity.conf import activity_settings
 
 __all__ = [
+    "GRACE",
     "PERIODS",
+    "first_open_day",
+    "local_today",
     "next_period",
     "numbered_period",
     "period_end",
@@ -31,6 +40,23 @@ PERIODS = ("day", "week", "month")
 _EPOCH = date(1970, 1, 1)
 # Monday 1969-12-29: weeks are counted from the Monday before the epoch.
 _MONDAY = _EPOCH - timedelta(days=3)
+
+#: How long a day stays open after its midnight: a transaction that wrote a ledger row
+#: just before midnight may commit after it, and a rollup must not miss that row.
+GRACE = timedelta(hours=1)
+
+
+def local_today() -> date:
+    """Today in ``DAY_TIMEZONE``: the last day of the ledger's calendar."""
+    return timezone.now().astimezone(ZoneInfo(activity_settings.DAY_TIMEZONE)).date()
+
+
+def first_open_day() -> date:
+    """The first day that is not over: ``GRACE`` after its midnight, a day is over, and its
+    numbers may be kept (rollups). A later change to it (a late write, a backfill, a
+    prune) deletes what was kept of it."""
+    zone = ZoneInfo(activity_settings.DAY_TIMEZONE)
+    return (timezone.now() - GRACE).astimezone(zone).date()
 
 
 def period_number(day: date, period: str) -> int:

@@ -7,6 +7,9 @@
   field, or a project that disconnected ``update_last_login``).
 - ``user_logged_out`` carries the user who logged out, so a ``logout`` mutation counts for
   them even though ``request.user`` is anonymous afterwards.
+
+And a deleted user takes their ledger rows along (``CASCADE``): ``pre_delete`` tells the
+backend first, in the deletion's transaction, so that no rollup keeps counting them.
 """
 
 from __future__ import annotations
@@ -16,10 +19,11 @@ from typing import Any
 
 from django.conf import settings
 from django.contrib.auth.signals import user_logged_in, user_logged_out
-from django.db.models.signals import post_save
+from django.db.models.signals import post_save, pre_delete
 from django.dispatch import receiver
 from django.utils import timezone
 
+from strawberry_activity.backends import get_backend
 from strawberry_activity.tracking import track_quietly
 
 #: ``update_last_login`` sets ``last_login`` to now just before ``user_logged_in`` reaches
@@ -48,3 +52,8 @@ def record_login(sender: Any, user: Any = None, **kwargs: Any) -> None:
 @receiver(user_logged_out, dispatch_uid="strawberry_activity_logout")
 def record_logout(sender: Any, user: Any = None, **kwargs: Any) -> None:
     track_quietly(user)
+
+
+@receiver(pre_delete, sender=settings.AUTH_USER_MODEL, dispatch_uid="strawberry_activity_delete")
+def forget_deleted_user(sender: Any, instance: Any, **kwargs: Any) -> None:
+    get_backend().forget_user(instance.pk)

@@ -23,6 +23,7 @@ from strawberry_activity.backends import get_backend
 from strawberry_activity.models import ActivityDay
 from strawberry_activity.testing import MEMORY_BACKEND as MEMORY
 from tests.conftest import activity_writes, gql, ledger_writes
+from tests.statements import reads, stored
 from tests.testapp.models import User
 
 NEW_YORK = ZoneInfo("America/New_York")  # DST ended on 2026-11-01 at 02:00
@@ -99,10 +100,20 @@ def test_a_90_day_series_is_one_query(metric: str) -> None:
     rng = random.Random(7)
     users = [User.objects.create(username=f"q{i}") for i in range(10)]
     random_activity(rng, users)
-    with CaptureQueriesContext(connection) as ctx:
+    with CaptureQueriesContext(connection) as cold:
         points = get_activity_series(metric, date(2026, 8, 23), date(2026, 11, 20))
     assert len(points) == 90
-    assert len(ctx.captured_queries) == 1
+    # Cold: one read (rollups, version and ledger), then the 90 days that are over kept.
+    assert len(reads(cold)) == 1
+    assert stored(cold)
+    with CaptureQueriesContext(connection) as warm:
+        again = get_activity_series(metric, date(2026, 8, 23), date(2026, 11, 20))
+    assert again == points
+    assert len(warm.captured_queries) == 1
+    without = override_settings(STRAWBERRY_ACTIVITY={"ROLLUPS": False})
+    with without, CaptureQueriesContext(connection) as ledger_only:
+        assert get_activity_series(metric, date(2026, 8, 23), date(2026, 11, 20)) == points
+    assert len(ledger_only.captured_queries) == 1
 
 
 @pytest.mark.django_db

@@ -148,8 +148,30 @@ class BaseBackend(abc.ABC):
     # -- maintenance -------------------------------------------------------------------
 
     @abc.abstractmethod
-    def prune(self, before: date, *, dry_run: bool = False) -> int:
-        """Delete ledger rows older than ``before``; return how many (would be) deleted."""
+    def prune(
+        self, before: date, *, dry_run: bool = False, batch_size: int = 10_000, progress: Any = None
+    ) -> int:
+        """Delete ledger rows older than ``before``; return how many (would be) deleted.
+
+        In batches of at most ``batch_size`` rows, each its own transaction (no long
+        locks), calling ``progress(kind, day, deleted so far)`` after each."""
+
+    def rollup_alias(self) -> str | None:
+        """The database alias this backend keeps rollups on (docs/scale.md), or None when
+        it keeps none: ``activity_rollup`` reads there, so that what it counts is kept."""
+        return None
+
+    def forget_rollups(self, kind: str | None = None) -> None:  # noqa: B027 (none by default)
+        """Delete every rollup of ``kind`` (None: of every kind): after a change to the
+        ledger made behind the backend's back (raw SQL, a dropped partition)."""
+
+    def forget_user(self, user_pk: Any) -> None:  # noqa: B027 (a hook, empty by default)
+        """The user is about to be deleted, and their ledger rows with them: forget what
+        was kept of the days they were active (rollups). Nothing to do by default."""
+
+    def backfill_users(self) -> int:
+        """How many users ``backfill`` walks (the total of its progress)."""
+        return self.user_model._base_manager.count()
 
     @abc.abstractmethod
     def backfill(

@@ -7,23 +7,36 @@ and two workers racing on one user can neither deadlock nor move a timestamp bac
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import date, datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from django.db import connections, router, transaction
 from django.db.backends.base.base import BaseDatabaseWrapper
-from django.db.models import F, OuterRef, Q, QuerySet, Subquery
+from django.db.models import DateField, F, Max, Min, OuterRef, Q, QuerySet, Subquery
+from django.db.models.expressions import RawSQL
+from django.utils import timezone
 
+from strawberry_activity.backends import rollups
 from strawberry_activity.backends.backfill import backfill_batch, compiled
 from strawberry_activity.backends.base import BaseBackend, SourceSpec, Stored
-from strawberry_activity.models import DEFAULT_KIND, ActivityDay, UserActivity
-from strawberry_activity.periods import numbered_period, period_end, period_number, period_start
+from strawberry_activity.conf import activity_settings
+from strawberry_activity.models import DEFAULT_KIND, ActivityDay, ActivityRollup, UserActivity
+from strawberry_activity.periods import (
+    first_open_day,
+    local_today,
+    numbered_period,
+    period_end,
+    period_number,
+    period_start,
+)
 
 __all__ = ["DatabaseBackend"]
 
 _EPOCH = date(1970, 1, 1)
+_DAY = timedelta(days=1)
 
 
 def _day_number(connection: BaseDatabaseWrapper, column: str) -> str:
@@ -165,7 +178,7 @@ class DatabaseBackend(BaseBackend):
             if restore is not None and nested:
                 _set_local_timeouts(connection, *restore)
 
-    def _user_existscompiled(self, connection: BaseDatabaseWrapper) -> str:
+    def _user_exists_sql(self, connection: BaseDatabaseWrapper) -> str:
         meta = self.user_model._meta
         qn = connection.ops.quote_name
         assert meta.pk is not None
@@ -189,7 +202,7 @@ class DatabaseBackend(BaseBackend):
         # failing a (deferred) foreign key at the caller's COMMIT.
         sql = (
             f"INSERT INTO {table} ({qn('user_id')}, {qn('kind')}, {last}) "
-            f"SELECT %s, %s, %s WHERE {self._user_existscompiled(connection)} "
+            f"SELECT %s, %s, %s WHERE {self._user_exists_sql(connection)} "
             f"ON CONFLICT ({qn('user_id')}, {qn('kind')}) "
             f"DO UPDATE SET {last} = excluded.{last} WHERE {table}.{last} < %s"
         )
@@ -206,12 +219,17 @@ class DatabaseBackend(BaseBackend):
         sql = (
             f"INSERT INTO {qn(ActivityDay._meta.db_table)} "
             f"({qn('user_id')}, {qn('kind')}, {qn('day')}) "
-            f"SELECT %s, %s, %s WHERE {self._user_existscompiled(connection)} "
+            f"SELECT %s, %s, %s WHERE {self._user_exists_sql(connection)} "
             f"ON CONFLICT ({qn('user_id')}, {qn('kind')}, {qn('day')}) DO NOTHING"
         )
         pk = self._pk(connection, user_pk)
         with connection.cursor() as cursor:
             cursor.execute(sql, (pk, kind, connection.ops.adapt_datefield_value(day), pk))
+            inserted = cursor.rowcount
+        if inserted and day < local_today():
+            # A late write (``ts`` in the past, or a request that began before midnight):
+            # that day may be over and rolled up. Rare; in the write's own transaction.
+            rollups.invalidate(connection, kind, day, day)
 
     def last_activity(self, user_pk: Any, kind: str) -> datetime | None:
         # From the database writes go to (not a replica): the guard's own view.
@@ -302,44 +320,113 @@ class DatabaseBackend(BaseBackend):
     ) -> list[tuple[date, int]]:
         alias = using or router.db_for_read(ActivityDay)
         connection = connections[alias]
-        first = start - timedelta(days=window_days - 1)
+        w = int(window_days)
+        cumulative = w > 1
+        if not activity_settings.ROLLUPS:
+            first = start - timedelta(days=w - 1)
+            sql, params = self._series_sql(connection, w, kind, first, end, alias)
+            deltas = self._deltas(w, self._fetch(alias, sql, params))
+            return _sweep(deltas, start, end, cumulative=cumulative)
+        # Kept days from the rollups; the ledger only from the first day not kept (or not
+        # over) on, w - 1 days earlier for its window; and the version: one statement.
+        metric = f"active:{w}d"
+        s, e = _number(start), _number(end)
+        opened = _number(first_open_day())
+        closed = min(e, opened - 1)
+        kept_sql, kept_params = rollups.kept_sql(connection, kind, metric, start, end)
+        day = _day_number(connection, "k.day")
+        bound = RawSQL(
+            f"(SELECT {_date_of(connection, f'miss.n - {w - 1}')} FROM miss)",
+            (),
+            output_field=DateField(),
+        )
+        ledger_sql, ledger_params = self._series_sql(connection, w, kind, bound, end, alias)
+        sql = (
+            "WITH RECURSIVE days (n) AS (SELECT CAST(%s AS INTEGER) WHERE %s <= %s"
+            " UNION ALL SELECT n + 1 FROM days WHERE n < %s),"
+            f" kept (n, v) AS (SELECT {day}, k.value FROM ({kept_sql}) k WHERE k.key = 0),"
+            " miss (n) AS (SELECT MIN(x.n) FROM (SELECT d.n AS n FROM days d"
+            " WHERE NOT EXISTS (SELECT 1 FROM kept WHERE kept.n = d.n)"
+            " UNION ALL SELECT CAST(%s AS INTEGER)) x)"
+            " SELECT 1, kept.n, kept.v, 0 FROM kept"
+            f" UNION ALL SELECT 0, l.n, l.a, l.b FROM ({ledger_sql}) l"
+            f" UNION ALL SELECT 2, (SELECT n FROM miss), {rollups.version_sql(connection)}, 0"
+        )
+        values = [
+            s, s, closed, closed, *kept_params,
+            max(s, opened) if e >= opened else None, *ledger_params,
+        ]  # fmt: skip
+        kept: dict[int, int] = {}
+        found: list[tuple[Any, ...]] = []
+        missing = version = None
+        for src, n, a, b in self._fetch(alias, sql, values):
+            if src == 1:
+                kept[int(n)] = int(a)
+            elif src == 2:
+                missing, version = n, a
+            else:
+                found.append((n, a, b))
+        if missing is None:
+            return [(_EPOCH + timedelta(days=n), kept[n]) for n in range(s, e + 1)]
+        missing = int(missing)
+        counted = _sweep(
+            self._deltas(w, found), _EPOCH + timedelta(days=missing), end, cumulative=cumulative
+        )
+        points = [(_EPOCH + timedelta(days=n), kept[n]) for n in range(s, missing)] + counted
+        if rollups.storable(alias):
+            rollups.keep(
+                alias,
+                version,
+                [
+                    (kind, metric, d, 0, value, d - timedelta(days=w - 1), d)
+                    for d, value in counted
+                    if _number(d) <= closed and _number(d) not in kept
+                ],
+            )
+        return points
+
+    def _series_sql(
+        self, connection: BaseDatabaseWrapper, w: int, kind: str, first: Any, end: date, alias: str
+    ) -> tuple[str, tuple[Any, ...]]:
+        """SQL of ``(n, a, b)`` rows over the ledger days ``first .. end`` (``first`` a date
+        or an expression): for a one-day window, ``a`` users on day ``n``; otherwise ``a``
+        coverage runs starting and ``b`` ending on day ``n`` (see ``_deltas``)."""
         rows = ActivityDay.objects.using(alias).filter(kind=kind, day__gte=first, day__lte=end)
         rows_sql, rows_params = compiled(
             self._restrict_to_users(rows, alias).values("user_id", "day"), alias
         )
-        if window_days == 1:
+        d = _day_number(connection, "r.day")
+        if w == 1:
             # A ledger row is already one user-day: DAU is a plain count per day, grouped
             # along the (kind, day, user) index.
-            with connection.cursor() as cursor:
-                cursor.execute(
-                    f"SELECT r.day, COUNT(*) FROM ({rows_sql}) r GROUP BY r.day", rows_params
-                )
-                counts = {(_as_date(day) - _EPOCH).days: n for day, n in cursor.fetchall()}
-            return _sweep(counts, start, end, cumulative=False)
+            return f"SELECT {d} AS n, COUNT(*) AS a, 0 AS b FROM ({rows_sql}) r GROUP BY r.day", (
+                rows_params
+            )
         # A user's coverage (the days whose window holds one of their rows) is a union of
         # runs: a run starts at a row with no row in the w days before it, and ends w days
         # after a row with none in the w days after it. +1 at each start and -1 at each end,
         # summed in day order, is the exact distinct count per sliding window. Only the
         # boundary rows leave the window functions, so the GROUP BY input stays small.
-        w = int(window_days)
-        d = _day_number(connection, "r.day")
+        starts, ends = f"p IS NULL OR n > p + {w}", f"q IS NULL OR q > n + {w}"
         sql = (
-            f"SELECT n, p IS NULL OR n > p + {w}, q IS NULL OR q > n + {w}, COUNT(*) FROM ("
+            f"SELECT n, SUM(CASE WHEN {starts} THEN 1 ELSE 0 END) AS a,"
+            f" SUM(CASE WHEN {ends} THEN 1 ELSE 0 END) AS b FROM ("
             " SELECT n, LAG(n) OVER win AS p, LEAD(n) OVER win AS q"
             f" FROM (SELECT r.user_id, {d} AS n FROM ({rows_sql}) r) x"
             " WINDOW win AS (PARTITION BY user_id ORDER BY n)"
-            f") b WHERE p IS NULL OR n > p + {w} OR q IS NULL OR q > n + {w}"
-            " GROUP BY 1, 2, 3"
+            f") y WHERE {starts} OR {ends} GROUP BY n"
         )
+        return sql, rows_params
+
+    @staticmethod
+    def _deltas(w: int, rows: Sequence[tuple[Any, ...]]) -> dict[int, int]:
+        """``_series_sql``'s rows as per-day counts (w = 1) or +/- edges to sum."""
         deltas: dict[int, int] = {}
-        with connection.cursor() as cursor:
-            cursor.execute(sql, rows_params)
-            for n, starts, ends, count in cursor.fetchall():
-                if starts:
-                    deltas[n] = deltas.get(n, 0) + count
-                if ends:
-                    deltas[n + w] = deltas.get(n + w, 0) - count
-        return _sweep(deltas, start, end, cumulative=True)
+        for n, a, b in rows:
+            deltas[int(n)] = deltas.get(int(n), 0) + int(a)
+            if w > 1 and b:
+                deltas[int(n) + w] = deltas.get(int(n) + w, 0) - int(b)
+        return deltas
 
     # -- growth analytics (docs/analytics.md) ------------------------------------------------------
     #
@@ -356,7 +443,7 @@ class DatabaseBackend(BaseBackend):
     #   day, previous and next row), a user's first row in each period counted per period.
 
     def _ledger_rows(
-        self, kind: str, first: date | None, last: date, alias: str
+        self, kind: str, first: date | None, last: Any, alias: str
     ) -> tuple[str, tuple[Any, ...]]:
         rows = ActivityDay.objects.using(alias).filter(kind=kind, day__lte=last)
         if first is not None:
@@ -368,6 +455,68 @@ class DatabaseBackend(BaseBackend):
             cursor.execute(sql, tuple(params))
             return list(cursor.fetchall())
 
+    def _through_rollups(
+        self,
+        alias: str,
+        kind: str,
+        metric: str,
+        kept: tuple[date, date, str, Sequence[Any]],
+        expected: int,
+        hi: date,
+        ledger: Callable[[Any], tuple[str, Sequence[Any]]],
+    ) -> tuple[list[tuple[int, int, int]], list[tuple[Any, ...]] | None, Any]:
+        """One statement: the kept rollups of ``metric`` (days ``first .. last`` of ``kept``
+        matching its condition), the version, and the ledger rows of ``ledger(upper)``
+        (``upper``: the last ledger day to read) only when fewer than ``expected`` rollups
+        are kept; otherwise ``upper`` is NULL and the ledger read is an empty index range.
+
+        Returns the kept ``(day number, key, value)``, the ledger rows (None when the
+        ledger was not read) and the version. Without ``ROLLUPS``: the ledger rows only.
+        """
+        if not activity_settings.ROLLUPS:
+            sql, params = ledger(hi)
+            return [], self._fetch(alias, sql, params), None
+        connection = connections[alias]
+        first, last, where, where_params = kept
+        kept_sql, kept_params = rollups.kept_sql(connection, kind, metric, first, last)
+        day = _day_number(connection, "kept.day")
+        as_date = "CAST(%s AS DATE)" if connection.vendor == "postgresql" else "%s"
+        upper = RawSQL(
+            f"(SELECT CASE WHEN COUNT(*) < %s THEN {as_date} END FROM kept)",
+            (expected, connection.ops.adapt_datefield_value(hi)),
+            output_field=DateField(),
+        )
+        ledger_sql, ledger_params = ledger(upper)
+        sql = (
+            f"WITH kept AS (SELECT k.day AS day, k.key AS key, k.value AS value"
+            f" FROM ({kept_sql}) k WHERE {where})"
+            f" SELECT 1, {day}, kept.key, kept.value, 0, 0 FROM kept"
+            f" UNION ALL SELECT 0, l.* FROM ({ledger_sql}) l"
+            f" UNION ALL SELECT 2, {rollups.version_sql(connection)}, 0, 0, 0, 0"
+        )
+        found, rows, version = [], [], None
+        for src, *values in self._fetch(alias, sql, (*kept_params, *where_params, *ledger_params)):
+            if src == 1:
+                found.append((int(values[0]), int(values[1]), int(values[2])))
+            elif src == 2:
+                version = values[0]
+            else:
+                rows.append(tuple(values))
+        return found, rows if len(found) < expected else None, version
+
+    def _keep(
+        self,
+        alias: str,
+        version: Any,
+        rows: Sequence[rollups.Row],
+        kept: Sequence[tuple[int, int, int]],
+    ) -> None:
+        """Keep the ``rows`` that were not kept yet (``kept``: as ``_through_rollups``
+        returns them); a range ending in an open period keeps nothing twice."""
+        if activity_settings.ROLLUPS and rollups.storable(alias):
+            old = {(day, key) for day, key, _ in kept}
+            rollups.keep(alias, version, [r for r in rows if (_number(r[2]), r[3]) not in old])
+
     def retention_counts(
         self, period: str, start: date, end: date, kind: str, using: str | None
     ) -> dict[tuple[date, date], int]:
@@ -376,41 +525,72 @@ class DatabaseBackend(BaseBackend):
         lo, hi = period_start(start, period), period_end(end, period)
         base = period_number(lo, period)
         last = period_number(hi, period) - base  # periods are 0 .. last
-        rows_sql, rows_params = self._ledger_rows(kind, None, hi, alias)
+        # Closed cohorts and active periods: 0 .. closed (a triangle of cells).
+        closed = max(-1, min(last, period_number(first_open_day(), period) - 1 - base))
         adapt = connection.ops.adapt_datefield_value
 
         def number(column: str) -> str:
             return f"({_period_number(connection, column, period)} - {base})"
 
-        if last < _MASK_BITS:
-            bit = _bit(connection, number("r.day"))
-            sql = (
-                "WITH RECURSIVE ks (k) AS (SELECT 0 UNION ALL SELECT k + 1 FROM ks"
-                f" WHERE k < {last}),"
-                f" u AS (SELECT MIN(r.day) AS first_day,"
-                f" {_bit_or(connection, f'CASE WHEN r.day >= %s THEN {bit} END')} AS m"
-                f" FROM ({rows_sql}) r GROUP BY r.user_id),"
-                f" s AS (SELECT {number('u.first_day')} AS c, u.m AS m, COUNT(*) AS n"
-                " FROM u WHERE u.first_day >= %s GROUP BY 1, 2)"
-                " SELECT s.c, ks.k, SUM(s.n) FROM s JOIN ks ON ks.k >= s.c"
-                " WHERE ((s.m >> ks.k) & 1) = 1 GROUP BY s.c, ks.k"
-            )
-            params = (adapt(lo), *rows_params, adapt(lo))
-        else:
-            sql = (
-                f"SELECT {number('x.first_day')}, {number('x.day')}, COUNT(*) FROM ("
+        kept_where = f"{number('k.day')} + k.key <= %s"
+
+        def ledger(upper: Any) -> tuple[str, Sequence[Any]]:
+            rows_sql, rows_params = self._ledger_rows(kind, None, upper, alias)
+            if last < _MASK_BITS:
+                bit = _bit(connection, number("r.day"))
+                return (
+                    "WITH RECURSIVE ks (k) AS (SELECT 0 UNION ALL SELECT k + 1 FROM ks"
+                    f" WHERE k < {last}),"
+                    f" u AS (SELECT MIN(r.day) AS first_day,"
+                    f" {_bit_or(connection, f'CASE WHEN r.day >= %s THEN {bit} END')} AS m"
+                    f" FROM ({rows_sql}) r GROUP BY r.user_id),"
+                    f" s AS (SELECT {number('u.first_day')} AS c, u.m AS m, COUNT(*) AS n"
+                    " FROM u WHERE u.first_day >= %s GROUP BY 1, 2)"
+                    " SELECT s.c, ks.k, SUM(s.n), 0, 0 FROM s JOIN ks ON ks.k >= s.c"
+                    " WHERE ((s.m >> ks.k) & 1) = 1 GROUP BY s.c, ks.k"
+                ), (adapt(lo), *rows_params, adapt(lo))
+            return (
+                f"SELECT {number('x.first_day')}, {number('x.day')}, COUNT(*), 0, 0 FROM ("
                 " SELECT r.day AS day, FIRST_VALUE(r.day) OVER w AS first_day,"
                 " LAG(r.day) OVER w AS prev"
                 f" FROM ({rows_sql}) r WINDOW w AS (PARTITION BY r.user_id ORDER BY r.day)"
                 ") x WHERE x.first_day >= %s AND (x.prev IS NULL"
                 f" OR {number('x.prev')} <> {number('x.day')}) GROUP BY 1, 2"
-            )
-            params = (*rows_params, adapt(lo))
-        counts: dict[tuple[date, date], int] = {}
-        for c, k, n in self._fetch(alias, sql, params):
-            key = (numbered_period(base + c, period), numbered_period(base + k, period))
-            counts[key] = counts.get(key, 0) + int(n)
-        return counts
+            ), (*rows_params, adapt(lo))
+
+        metric = f"retention:{period}"
+        kept, rows, version = self._through_rollups(
+            alias,
+            kind,
+            metric,
+            (lo, numbered_period(base + closed, period), kept_where, [closed]),
+            (closed + 1) * (closed + 2) // 2 + (closed < last),
+            hi,
+            ledger,
+        )
+        cells: dict[tuple[int, int], int] = {}
+        if rows is None:
+            for c, key, value in kept:
+                cells[period_number(_EPOCH + timedelta(days=c), period) - base, key] = value
+        else:
+            for c, k, n, *_ in rows:
+                cells[int(c), int(k) - int(c)] = cells.get((int(c), int(k) - int(c)), 0) + int(n)
+            self._keep(
+                alias,
+                version,
+                [
+                    (kind, metric, numbered_period(base + c, period), k, cells.get((c, k), 0),
+                     None, period_end(numbered_period(base + c + k, period), period))
+                    for c in range(closed + 1)
+                    for k in range(closed - c + 1)
+                ],
+                kept,
+            )  # fmt: skip
+        return {
+            (numbered_period(base + c, period), numbered_period(base + c + k, period)): n
+            for (c, k), n in cells.items()
+            if c + k <= last
+        }
 
     def lifecycle_counts(
         self, period: str, start: date, end: date, kind: str, using: str | None
@@ -422,85 +602,195 @@ class DatabaseBackend(BaseBackend):
         hi = period_end(end, period)
         base = period_number(lo, period)
         last = period_number(hi, period) - base  # the range is 1 .. last
-        rows_sql, rows_params = self._ledger_rows(kind, None, hi, alias)
+        closed = max(0, min(last, period_number(first_open_day(), period) - 1 - base))
         adapt = connection.ops.adapt_datefield_value
 
         def number(column: str) -> str:
             return f"({_period_number(connection, column, period)} - {base})"
 
-        if last < _MASK_BITS:
-            bit = _bit(connection, number("r.day"))
+        def ledger(upper: Any) -> tuple[str, Sequence[Any]]:
+            rows_sql, rows_params = self._ledger_rows(kind, None, upper, alias)
+            if last < _MASK_BITS:
+                bit = _bit(connection, number("r.day"))
 
-            def pair(offset: str) -> str:  # bits k - 1 (low) and k (high)
-                return f"((s.m >> ({offset})) & 3)"
+                def pair(offset: str) -> str:  # bits k - 1 (low) and k (high)
+                    return f"((s.m >> ({offset})) & 3)"
 
-            below = f"(s.m & ({_bit(connection, 'ks.k - 1')} - 1))"  # bits under k - 1
-            sql = (
-                "WITH RECURSIVE ks (k) AS (SELECT 1 UNION ALL SELECT k + 1 FROM ks"
-                f" WHERE k < {last}),"
-                " u AS (SELECT CASE WHEN MIN(r.day) < %s THEN 1 ELSE 0 END AS earlier,"
-                f" {_bit_or(connection, f'CASE WHEN r.day >= %s THEN {bit} END')} AS m"
-                f" FROM ({rows_sql}) r GROUP BY r.user_id),"
-                " s AS (SELECT u.earlier AS earlier, u.m AS m, COUNT(*) AS n FROM u"
-                " WHERE u.m IS NOT NULL GROUP BY u.earlier, u.m)"
-                " SELECT ks.k,"
-                # new: active in k and in nothing before it (in the mask, nor earlier)
-                f" SUM(CASE WHEN {pair('ks.k - 1')} = 2 AND s.earlier = 0 AND {below} = 0"
-                " THEN s.n ELSE 0 END),"
-                f" SUM(CASE WHEN {pair('ks.k - 1')} = 3 THEN s.n ELSE 0 END),"
-                f" SUM(CASE WHEN {pair('ks.k - 1')} = 2 AND (s.earlier = 1 OR {below} <> 0)"
-                " THEN s.n ELSE 0 END),"
-                f" SUM(CASE WHEN {pair('ks.k - 1')} = 1 THEN s.n ELSE 0 END)"
-                " FROM s CROSS JOIN ks GROUP BY ks.k"
-            )
-            params = (adapt(lo), adapt(lo), *rows_params)
-            found = {
-                int(k): (int(new), int(ret), int(res), int(dormant))
-                for k, new, ret, res, dormant in self._fetch(alias, sql, params)
-            }
-        else:
+                below = f"(s.m & ({_bit(connection, 'ks.k - 1')} - 1))"  # bits under k - 1
+                return (
+                    "WITH RECURSIVE ks (k) AS (SELECT 1 UNION ALL SELECT k + 1 FROM ks"
+                    f" WHERE k < {last}),"
+                    " u AS (SELECT CASE WHEN MIN(r.day) < %s THEN 1 ELSE 0 END AS earlier,"
+                    f" {_bit_or(connection, f'CASE WHEN r.day >= %s THEN {bit} END')} AS m"
+                    f" FROM ({rows_sql}) r GROUP BY r.user_id),"
+                    " s AS (SELECT u.earlier AS earlier, u.m AS m, COUNT(*) AS n FROM u"
+                    " WHERE u.m IS NOT NULL GROUP BY u.earlier, u.m)"
+                    " SELECT ks.k,"
+                    # new: active in k and in nothing before it (in the mask, nor earlier)
+                    f" SUM(CASE WHEN {pair('ks.k - 1')} = 2 AND s.earlier = 0 AND {below} = 0"
+                    " THEN s.n ELSE 0 END),"
+                    f" SUM(CASE WHEN {pair('ks.k - 1')} = 3 THEN s.n ELSE 0 END),"
+                    f" SUM(CASE WHEN {pair('ks.k - 1')} = 2 AND (s.earlier = 1 OR {below} <> 0)"
+                    " THEN s.n ELSE 0 END),"
+                    f" SUM(CASE WHEN {pair('ks.k - 1')} = 1 THEN s.n ELSE 0 END)"
+                    " FROM s CROSS JOIN ks GROUP BY ks.k"
+                ), (adapt(lo), adapt(lo), *rows_params)
             p, pp, np = number("x.day"), number("x.prev"), number("x.next")
-            sql = (
+            # The last column: the users dormant in the period after this one (their last
+            # row of a period with none in the next).
+            return (
                 f"SELECT {p},"
                 f" SUM(CASE WHEN x.prev IS NULL THEN 1 ELSE 0 END),"
                 f" SUM(CASE WHEN {pp} = {p} - 1 THEN 1 ELSE 0 END),"
                 f" SUM(CASE WHEN {pp} < {p} - 1 THEN 1 ELSE 0 END),"
-                # the last row of a period with none in the next: dormant in the next
                 f" SUM(CASE WHEN x.next IS NULL OR {np} > {p} + 1 THEN 1 ELSE 0 END) FROM ("
                 " SELECT r.day AS day, LAG(r.day) OVER w AS prev, LEAD(r.day) OVER w AS next"
                 f" FROM ({rows_sql}) r WINDOW w AS (PARTITION BY r.user_id ORDER BY r.day)"
                 f") x WHERE x.day >= %s AND (x.prev IS NULL OR {pp} <> {p}"
                 f" OR x.next IS NULL OR {np} <> {p}) GROUP BY 1"
-            )
-            rows = {
-                int(k): (int(new), int(ret), int(res), int(leaving))
-                for k, new, ret, res, leaving in self._fetch(alias, sql, (*rows_params, adapt(lo)))
-            }
+            ), (*rows_params, adapt(lo))
+
+        metric = f"lifecycle:{period}"
+        kept, rows, version = self._through_rollups(
+            alias,
+            kind,
+            metric,
+            (numbered_period(base + 1, period), numbered_period(base + closed, period), "1=1", []),
+            4 * closed + (closed < last),
+            hi,
+            ledger,
+        )
+        found: dict[int, list[int]] = {}
+        if rows is None:
+            for day, key, value in kept:
+                k = period_number(_EPOCH + timedelta(days=day), period) - base
+                found.setdefault(k, [0, 0, 0, 0])[key] = value
+        elif last < _MASK_BITS:
+            found = {int(k): [int(v) for v in counts] for k, *counts in rows}
+        else:
+            by_period = {int(k): [int(v) for v in counts] for k, *counts in rows}
             found = {
-                k: (*rows.get(k, (0, 0, 0, 0))[:3], rows.get(k - 1, (0, 0, 0, 0))[3])
+                k: [*by_period.get(k, [0, 0, 0, 0])[:3], by_period.get(k - 1, [0, 0, 0, 0])[3]]
                 for k in range(1, last + 1)
             }
-        return {numbered_period(base + k, period): counts for k, counts in found.items()}
+        if rows is not None:
+            self._keep(
+                alias,
+                version,
+                [
+                    (kind, metric, numbered_period(base + k, period), i, value, None,
+                     period_end(numbered_period(base + k, period), period))
+                    for k in range(1, closed + 1)
+                    for i, value in enumerate(found.get(k, [0, 0, 0, 0]))
+                ],
+                kept,
+            )  # fmt: skip
+        return {
+            numbered_period(base + k, period): (counts[0], counts[1], counts[2], counts[3])
+            for k, counts in found.items()
+            if 1 <= k <= last
+        }
 
     def active_day_counts(
         self, start: date, end: date, kind: str, using: str | None
     ) -> dict[int, int]:
         alias = using or router.db_for_read(ActivityDay)
-        rows_sql, rows_params = self._ledger_rows(kind, start, end, alias)
-        sql = (
-            "SELECT x.n, COUNT(*) FROM (SELECT COUNT(*) AS n"
-            f" FROM ({rows_sql}) r GROUP BY r.user_id) x GROUP BY x.n"
+        days = (end - start).days + 1
+
+        def ledger(upper: Any) -> tuple[str, Sequence[Any]]:
+            rows_sql, rows_params = self._ledger_rows(kind, start, upper, alias)
+            return (
+                "SELECT x.n, COUNT(*), 0, 0, 0 FROM (SELECT COUNT(*) AS n"
+                f" FROM ({rows_sql}) r GROUP BY r.user_id) x GROUP BY x.n"
+            ), rows_params
+
+        metric = f"power:{days}"
+        closed = end < first_open_day()
+        kept, rows, version = self._through_rollups(
+            alias, kind, metric, (end, end, "1 = 1", []), days + (not closed), end, ledger
         )
-        return {int(n): int(users) for n, users in self._fetch(alias, sql, rows_params)}
+        if rows is None:
+            return {key: value for _, key, value in kept}
+        counts = {int(n): int(users) for n, users, *_ in rows}
+        if closed:
+            self._keep(
+                alias,
+                version,
+                [(kind, metric, end, n, counts.get(n, 0), start, end) for n in range(1, days + 1)],
+                kept,
+            )
+        return counts
 
     # -- maintenance -------------------------------------------------------------------
 
-    def prune(self, before: date, *, dry_run: bool = False) -> int:
-        old = ActivityDay.objects.filter(day__lt=before)
+    def prune(
+        self, before: date, *, dry_run: bool = False, batch_size: int = 10_000, progress: Any = None
+    ) -> int:
+        alias = router.db_for_write(ActivityDay)
+        ledger = ActivityDay.objects.using(alias)
         if dry_run:
-            return old.count()
-        deleted, _ = old.delete()
+            return ledger.filter(day__lt=before).count()
+        # Keyset batches along the (kind, day, user) index, one transaction each: no lock
+        # is held for longer than one batch, and no batch scans what an earlier one deleted.
+        deleted = 0
+        for kind in self._ledger_kinds(alias):
+            day = ledger.filter(kind=kind, day__lt=before).order_by("day").values_list("day")
+            while (first := day.first()) is not None:
+                rows = ledger.filter(kind=kind, day=first[0])
+                while True:
+                    ids = rows.order_by("user_id").values_list("user_id", flat=True)
+                    upper = ids[batch_size - 1 : batch_size].first()
+                    batch = rows if upper is None else rows.filter(user_id__lte=upper)
+                    with transaction.atomic(using=alias):
+                        count, _ = batch.delete()
+                        # Every rollup computed from a day before ``before``: the series
+                        # whose window reaches it, and every first-period count.
+                        rollups.invalidate(connections[alias], None, None, before - _DAY)
+                    deleted += count
+                    if progress is not None:
+                        progress(kind, first[0], deleted)
+                    if upper is None:
+                        break
+                    rows = rows.filter(user_id__gt=upper)
         return deleted
+
+    def _ledger_kinds(self, alias: str) -> list[str]:
+        """The ledger's kinds, one index probe each (a loose index scan)."""
+        qn = connections[alias].ops.quote_name
+        table = qn(ActivityDay._meta.db_table)
+        return [
+            kind
+            for (kind,) in self._fetch(
+                alias,
+                f"WITH RECURSIVE k (kind) AS (SELECT MIN(kind) FROM {table} UNION ALL"
+                f" SELECT (SELECT MIN(t.kind) FROM {table} t WHERE t.kind > k.kind) FROM k"
+                " WHERE k.kind IS NOT NULL) SELECT kind FROM k WHERE kind IS NOT NULL",
+                (),
+            )
+        ]
+
+    def rollup_alias(self) -> str:
+        return router.db_for_write(ActivityRollup)
+
+    def forget_rollups(self, kind: str | None = None) -> None:
+        alias = self.rollup_alias()
+        with transaction.atomic(using=alias):
+            rollups.invalidate(connections[alias], kind)
+
+    def forget_user(self, user_pk: Any) -> None:
+        alias = router.db_for_write(ActivityDay)
+        spans = (
+            ActivityDay.objects.using(alias)
+            .filter(user_id=user_pk)
+            .values_list("kind")
+            .annotate(first=Min("day"), last=Max("day"))
+        )
+        for kind, first, last in spans:
+            if first < first_open_day():
+                rollups.invalidate(connections[alias], kind, first, last)
+
+    def backfill_users(self) -> int:
+        return self.user_model._base_manager.using(router.db_for_write(UserActivity)).count()
 
     def backfill(
         self,
@@ -518,6 +808,7 @@ class DatabaseBackend(BaseBackend):
             return totals
         using = router.db_for_write(UserActivity)
         connection = connections[using]
+        zone = ZoneInfo(day_timezone)
         users = self.user_model._base_manager.using(using).order_by("pk")
         lower: Any = None
         while True:
@@ -530,6 +821,9 @@ class DatabaseBackend(BaseBackend):
                 counts = backfill_batch(
                     self, connection, sources, since, kind, day_timezone, bounds, dry_run
                 )
+                if not dry_run:
+                    # Ledger days from ``since`` on may be new: what was kept of them goes.
+                    rollups.invalidate(connection, kind, timezone.localdate(since, zone))
             for name, value in counts.items():
                 totals[name] += value
             if progress is not None:
@@ -537,6 +831,18 @@ class DatabaseBackend(BaseBackend):
             if upper is None:
                 return totals
             lower = upper
+
+
+def _number(day: date) -> int:
+    """A day as days since 1970-01-01 (what ``_day_number`` computes in SQL)."""
+    return (day - _EPOCH).days
+
+
+def _date_of(connection: BaseDatabaseWrapper, number: str) -> str:
+    """SQL for the DATE ``number`` days after 1970-01-01 (the inverse of ``_day_number``)."""
+    if connection.vendor == "postgresql":
+        return f"(DATE '1970-01-01' + CAST({number} AS INTEGER))"
+    return f"date(2440587.5 + ({number}))"
 
 
 def _as_date(value: Any) -> date:

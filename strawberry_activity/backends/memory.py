@@ -147,7 +147,9 @@ class MemoryBackend(BaseBackend):
                 counts[n] = counts.get(n, 0) + 1
         return counts
 
-    def prune(self, before: date, *, dry_run: bool = False) -> int:
+    def prune(
+        self, before: date, *, dry_run: bool = False, batch_size: int = 10_000, progress: Any = None
+    ) -> int:
         with self._lock:
             old = {row for row in self.days if row[2] < before}
             if not dry_run:

@@ -19,12 +19,11 @@ from datetime import timedelta
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
-from django.db import router
 from django.utils import timezone
 
 from strawberry_activity.backends import get_backend
 from strawberry_activity.conf import activity_settings
-from strawberry_activity.models import UserActivity, validate_kind
+from strawberry_activity.models import validate_kind
 from strawberry_activity.sources import configured_sources
 
 
@@ -120,10 +119,9 @@ class Command(BaseCommand):
             )
 
         backend = get_backend()
-        # The backend walks every user (base manager) in primary-key batches; count them once
-        # so the progress line can say how far it is.
-        using = router.db_for_write(UserActivity)
-        total = backend.user_model._base_manager.using(using).count()
+        # The backend walks every user in primary-key batches; count them once so the
+        # progress line can say how far it is.
+        total = backend.backfill_users()
         since = timezone.now() - timedelta(days=days)
         progress = Progress(self, total, batch_size) if options["verbosity"] >= 1 else None
         started = time.monotonic()
