@@ -4,6 +4,11 @@ Creates the benchmark database (``BENCH_DATABASE_URL``), fills it in SQL, runs e
 benchmark, prints one ``NAME ratio=... target=... PASS|FAIL|INFO`` line each (with detail
 lines under it) and drops the database. ``--keep`` keeps it, and reuses a kept database of
 the same sizes on the next run.
+
+``--only scale`` (not in the default run) is history at 10 million users with and without
+rollups, on a database of its own that it keeps (``SCALE_DATABASE_URL``, sizes from
+``SCALE_USERS`` / ``SCALE_DAILY`` / ``SCALE_DAYS``, ``--rebuild`` to generate it again):
+see benchmarks/scale.py.
 """
 
 from __future__ import annotations
@@ -15,6 +20,10 @@ import sys
 import time
 from collections.abc import Callable
 from dataclasses import replace
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from benchmarks.harness import Result
 
 BENCHMARKS = (
     "hot_path",
@@ -27,17 +36,29 @@ BENCHMARKS = (
     "analytics",
     "backfill",  # last: it rewrites the ledger and the user table's activity column
 )
+# Run only when named: its own database, ~40 GB and most of an hour to generate.
+EXTRA = ("scale",)
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__)
     parser.add_argument("--quick", action="store_true", help="small sizes, few repeats")
     parser.add_argument("--keep", action="store_true", help="keep (and reuse) the database")
-    parser.add_argument("--only", nargs="+", choices=BENCHMARKS, help="run only these")
+    parser.add_argument(
+        "--only", nargs="+", choices=BENCHMARKS + EXTRA, help="run only these (scale: alone)"
+    )
     parser.add_argument(
         "--repeats", type=int, help="samples of the per-operation benchmarks (60 quick, 600 full)"
     )
+    parser.add_argument(
+        "--rebuild", action="store_true", help="scale: generate its kept database again"
+    )
     args = parser.parse_args(argv)
+    scale_only = args.only is not None and "scale" in args.only
+    if scale_only:
+        if len(args.only) > 1:
+            parser.error("scale runs alone: it has a database of its own")
+        os.environ["BENCHMARKS_SCALE"] = "1"  # benchmarks.settings: SCALE_DATABASE_URL
 
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "benchmarks.settings")
     import django
@@ -49,7 +70,22 @@ def main(argv: list[str] | None = None) -> int:
     from django.db import connection
 
     from benchmarks import analytics, data, database, lookup, operations, writes
-    from benchmarks.harness import Result
+
+    if scale_only:
+        from benchmarks import scale
+
+        started = time.perf_counter()
+        print(
+            f"# strawberry-activity scale benchmark: Python {platform.python_version()}, "
+            f"Django {django.__version__}, psycopg {psycopg.__version__}, "
+            f"{os.cpu_count()} cores",
+            flush=True,
+        )
+        results = []
+        for result in scale.scale(rebuild=args.rebuild):
+            results.append(result)
+            _print(result)
+        return _summary(results, started)
 
     sizes = data.QUICK if args.quick else data.FULL
     op_repeats = args.repeats or (60 if args.quick else 600)
@@ -96,12 +132,21 @@ def main(argv: list[str] | None = None) -> int:
         for name in args.only or BENCHMARKS:
             for result in runners[name]():
                 results.append(result)
-                print(result.line(), flush=True)
-                for detail in [f"sizes: {result.sizes}", *result.details]:
-                    print(f"    {detail}", flush=True)
+                _print(result)
     finally:
         if not args.keep:
             data.drop_database()
+    return _summary(results, started)
+
+
+def _print(result: Result) -> None:
+    print(result.line(), flush=True)
+    for detail in [f"sizes: {result.sizes}", *result.details]:
+        print(f"    {detail}", flush=True)
+
+
+def _summary(results: list[Result], started: float) -> int:
+    """The closing table; the exit status: 1 when a target is missed."""
     print(f"# {len(results)} results in {time.perf_counter() - started:.0f}s")
     print()
     print("| benchmark | ratio | target | verdict | sizes |")

@@ -1,7 +1,9 @@
 """Settings of the benchmarks: a dedicated PostgreSQL database, never a test one.
 
 ``BENCH_DATABASE_URL`` (default ``postgres://postgres@127.0.0.1:5432/bench_strawberry_activity``)
-names the database that ``python -m benchmarks`` creates, fills and drops.
+names the database that ``python -m benchmarks`` creates, fills and drops;
+``SCALE_DATABASE_URL`` (default ``postgres://postgres@127.0.0.1:5432/bench_scale``) the one
+``--only scale`` generates once and keeps.
 """
 
 from __future__ import annotations
@@ -31,7 +33,16 @@ INSTALLED_APPS = [
     "benchmarks",
 ]
 
-DATABASES = {"default": dj_database_url.parse(BENCH_DATABASE_URL)}
+# ``--only scale`` (benchmarks/scale.py) runs alone, on a database of its own that it keeps.
+SCALE_DATABASE_URL = os.environ.get(
+    "SCALE_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/bench_scale"
+)
+
+DATABASES = {
+    "default": dj_database_url.parse(
+        SCALE_DATABASE_URL if os.environ.get("BENCHMARKS_SCALE") == "1" else BENCH_DATABASE_URL
+    )
+}
 CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
