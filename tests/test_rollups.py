@@ -146,6 +146,23 @@ def test_a_prune(users: list[int]) -> None:
     assert_rollups_agree()
 
 
+def test_prune_activity_batches(users: list[int]) -> None:
+    from django.core.management.base import CommandError
+
+    with pytest.raises(CommandError, match="--batch-size"):
+        call_command("prune_activity", "--older-than", "100", "--batch-size", "0")
+    out, err = io.StringIO(), io.StringIO()
+    cutoff = TODAY - timedelta(days=100)
+    old = ActivityDay.objects.filter(day__lt=cutoff).count()
+    call_command(
+        "prune_activity", "--older-than", "100", "--batch-size", "5", "-v", "2",
+        stdout=out, stderr=err,
+    )  # fmt: skip
+    assert f"Deleted {old} ledger rows" in out.getvalue()
+    assert len(err.getvalue().splitlines()) >= old // 5
+    assert not ActivityDay.objects.filter(day__lt=cutoff).exists()
+
+
 def test_a_prune_in_small_batches_deletes_the_same_rows(users: list[int]) -> None:
     cutoff = TODAY - timedelta(days=120)
     old = set(ActivityDay.objects.filter(day__lt=cutoff).values_list("pk", flat=True))

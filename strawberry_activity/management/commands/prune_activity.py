@@ -5,11 +5,14 @@ chart can go. Rolling metrics (``last_activity_at``) are never touched.
 
     python manage.py prune_activity --older-than 400 --dry-run
     python manage.py prune_activity --older-than 400
+
+Rows go in batches (``--batch-size``, one transaction each), so no lock is held for long;
+each batch also forgets the rollups computed from the days it deletes.
 """
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import date, timedelta
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
@@ -30,10 +33,21 @@ class Command(BaseCommand):
             help="Delete ledger days before today minus DAYS (in DAY_TIMEZONE).",
         )
         parser.add_argument(
+            "--batch-size",
+            type=int,
+            default=10_000,
+            metavar="N",
+            help="Rows deleted per transaction (default 10000).",
+        )
+        parser.add_argument(
             "--dry-run", action="store_true", help="Only count what would be deleted."
         )
 
-    def handle(self, *args: Any, older_than: int, dry_run: bool, **options: Any) -> None:
+    def handle(
+        self, *args: Any, older_than: int, batch_size: int, dry_run: bool, **options: Any
+    ) -> None:
+        if batch_size < 1:
+            raise CommandError(f"--batch-size must be at least 1, got {batch_size}.")
         # A series needs up to MAU - 1 days before its start: keep at least that much.
         mau = WINDOWS["mau"]
         if older_than < mau:
@@ -41,6 +55,14 @@ class Command(BaseCommand):
                 f"--older-than must be at least {mau} days (MAU looks back {mau} days)."
             )
         cutoff = local_today() - timedelta(days=older_than)
-        count = get_backend().prune(cutoff, dry_run=dry_run)
+        def progress(kind: str, day: date, deleted: int) -> None:
+            self.stderr.write(f"{kind} {day.isoformat()}: {deleted:,} rows deleted so far")
+
+        count = get_backend().prune(
+            cutoff,
+            dry_run=dry_run,
+            batch_size=batch_size,
+            progress=progress if options["verbosity"] >= 2 else None,
+        )
         verb = "Would delete" if dry_run else "Deleted"
         self.stdout.write(f"{verb} {count} ledger rows from before {cutoff.isoformat()}.")
