@@ -350,6 +350,7 @@ class DatabaseBackend(BaseBackend):
             " UNION ALL SELECT CAST(%s AS INTEGER)) x)"
             " SELECT 1, kept.n, kept.v, 0 FROM kept"
             f" UNION ALL SELECT 0, l.n, l.a, l.b FROM ({ledger_sql}) l"
+            " WHERE (SELECT n FROM miss) IS NOT NULL"
             f" UNION ALL SELECT 2, (SELECT n FROM miss), {rollups.version_sql(connection)}, 0"
         )
         values = [
@@ -443,7 +444,7 @@ class DatabaseBackend(BaseBackend):
     #   day, previous and next row), a user's first row in each period counted per period.
 
     def _ledger_rows(
-        self, kind: str, first: date | None, last: Any, alias: str
+        self, kind: str, first: date | None, last: date, alias: str
     ) -> tuple[str, tuple[Any, ...]]:
         rows = ActivityDay.objects.using(alias).filter(kind=kind, day__lte=last)
         if first is not None:
@@ -462,40 +463,35 @@ class DatabaseBackend(BaseBackend):
         metric: str,
         kept: tuple[date, date, str, Sequence[Any]],
         expected: int,
-        hi: date,
-        ledger: Callable[[Any], tuple[str, Sequence[Any]]],
+        ledger: Callable[[], tuple[str, Sequence[Any]]],
     ) -> tuple[list[tuple[int, int, int]], list[tuple[Any, ...]] | None, Any]:
         """One statement: the kept rollups of ``metric`` (days ``first .. last`` of ``kept``
-        matching its condition), the version, and the ledger rows of ``ledger(upper)``
-        (``upper``: the last ledger day to read) only when fewer than ``expected`` rollups
-        are kept; otherwise ``upper`` is NULL and the ledger read is an empty index range.
+        matching its condition), the version, and the ledger rows of ``ledger()`` only when
+        fewer than ``expected`` rollups are kept: a condition on no column, which the
+        database tests once, before it starts reading (or planning workers for) the ledger.
 
         Returns the kept ``(day number, key, value)``, the ledger rows (None when the
         ledger was not read) and the version. Without ``ROLLUPS``: the ledger rows only.
         """
         if not activity_settings.ROLLUPS:
-            sql, params = ledger(hi)
+            sql, params = ledger()
             return [], self._fetch(alias, sql, params), None
         connection = connections[alias]
         first, last, where, where_params = kept
         kept_sql, kept_params = rollups.kept_sql(connection, kind, metric, first, last)
         day = _day_number(connection, "kept.day")
-        as_date = "CAST(%s AS DATE)" if connection.vendor == "postgresql" else "%s"
-        upper = RawSQL(
-            f"(SELECT CASE WHEN COUNT(*) < %s THEN {as_date} END FROM kept)",
-            (expected, connection.ops.adapt_datefield_value(hi)),
-            output_field=DateField(),
-        )
-        ledger_sql, ledger_params = ledger(upper)
+        ledger_sql, ledger_params = ledger()
         sql = (
             f"WITH kept AS (SELECT k.day AS day, k.key AS key, k.value AS value"
             f" FROM ({kept_sql}) k WHERE {where})"
             f" SELECT 1, {day}, kept.key, kept.value, 0, 0 FROM kept"
             f" UNION ALL SELECT 0, l.* FROM ({ledger_sql}) l"
+            " WHERE (SELECT COUNT(*) FROM kept) < %s"
             f" UNION ALL SELECT 2, {rollups.version_sql(connection)}, 0, 0, 0, 0"
         )
         found, rows, version = [], [], None
-        for src, *values in self._fetch(alias, sql, (*kept_params, *where_params, *ledger_params)):
+        params = (*kept_params, *where_params, *ledger_params, expected)
+        for src, *values in self._fetch(alias, sql, params):
             if src == 1:
                 found.append((int(values[0]), int(values[1]), int(values[2])))
             elif src == 2:
@@ -534,8 +530,8 @@ class DatabaseBackend(BaseBackend):
 
         kept_where = f"{number('k.day')} + k.key <= %s"
 
-        def ledger(upper: Any) -> tuple[str, Sequence[Any]]:
-            rows_sql, rows_params = self._ledger_rows(kind, None, upper, alias)
+        def ledger() -> tuple[str, Sequence[Any]]:
+            rows_sql, rows_params = self._ledger_rows(kind, None, hi, alias)
             if last < _MASK_BITS:
                 bit = _bit(connection, number("r.day"))
                 return (
@@ -565,7 +561,6 @@ class DatabaseBackend(BaseBackend):
             metric,
             (lo, numbered_period(base + closed, period), kept_where, [closed]),
             (closed + 1) * (closed + 2) // 2 + (closed < last),
-            hi,
             ledger,
         )
         cells: dict[tuple[int, int], int] = {}
@@ -608,8 +603,8 @@ class DatabaseBackend(BaseBackend):
         def number(column: str) -> str:
             return f"({_period_number(connection, column, period)} - {base})"
 
-        def ledger(upper: Any) -> tuple[str, Sequence[Any]]:
-            rows_sql, rows_params = self._ledger_rows(kind, None, upper, alias)
+        def ledger() -> tuple[str, Sequence[Any]]:
+            rows_sql, rows_params = self._ledger_rows(kind, None, hi, alias)
             if last < _MASK_BITS:
                 bit = _bit(connection, number("r.day"))
 
@@ -657,7 +652,6 @@ class DatabaseBackend(BaseBackend):
             metric,
             (numbered_period(base + 1, period), numbered_period(base + closed, period), "1=1", []),
             4 * closed + (closed < last),
-            hi,
             ledger,
         )
         found: dict[int, list[int]] = {}
@@ -697,8 +691,8 @@ class DatabaseBackend(BaseBackend):
         alias = using or router.db_for_read(ActivityDay)
         days = (end - start).days + 1
 
-        def ledger(upper: Any) -> tuple[str, Sequence[Any]]:
-            rows_sql, rows_params = self._ledger_rows(kind, start, upper, alias)
+        def ledger() -> tuple[str, Sequence[Any]]:
+            rows_sql, rows_params = self._ledger_rows(kind, start, end, alias)
             return (
                 "SELECT x.n, COUNT(*), 0, 0, 0 FROM (SELECT COUNT(*) AS n"
                 f" FROM ({rows_sql}) r GROUP BY r.user_id) x GROUP BY x.n"
@@ -707,7 +701,7 @@ class DatabaseBackend(BaseBackend):
         metric = f"power:{days}"
         closed = end < first_open_day()
         kept, rows, version = self._through_rollups(
-            alias, kind, metric, (end, end, "1 = 1", []), days + (not closed), end, ledger
+            alias, kind, metric, (end, end, "1 = 1", []), days + (not closed), ledger
         )
         if rows is None:
             return {key: value for _, key, value in kept}
