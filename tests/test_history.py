@@ -65,7 +65,9 @@ def random_activity(rng: random.Random, users: list[User]) -> set[tuple[int, dat
 
 @pytest.fixture(params=["db", "memory"])
 def backend_settings(request: pytest.FixtureRequest) -> Iterator[None]:
-    settings = {"DAY_TIMEZONE": "America/New_York"}
+    # No DB_TIMEOUT: an oracle needs every write, even on a loaded machine (the timeout has
+    # tests of its own, in test_bounded).
+    settings: dict[str, object] = {"DAY_TIMEZONE": "America/New_York", "DB_TIMEOUT": None}
     if request.param == "memory":
         settings["BACKEND"] = MEMORY
     with override_settings(STRAWBERRY_ACTIVITY=settings):
