@@ -18,6 +18,7 @@ from strawberry_activity.kinds import DEFAULT_KIND, KIND_MAX_LENGTH, validate_ki
 
 __all__ = [
     "DEFAULT_KIND",
+    "ActivityDashboard",
     "ActivityDay",
     "ActivityRollup",
     "ActivityRollupVersion",
@@ -54,6 +55,20 @@ class UserActivity(models.Model):
 
     def __str__(self) -> str:
         return f"{self.user_id} {self.kind} @ {self.last_activity_at:%Y-%m-%d %H:%M}"
+
+
+class ActivityDashboard(UserActivity):
+    """The admin's activity dashboard: a proxy of ``UserActivity`` (no table of its own),
+    so that the admin index lists the dashboard in this app's section as it lists any model.
+
+    It has no permissions of its own: who may view user activity may view the dashboard.
+    """
+
+    class Meta:
+        proxy = True
+        verbose_name = _("activity dashboard")
+        verbose_name_plural = _("activity dashboard")
+        default_permissions = ()
 
 
 class ActivityDay(models.Model):
