@@ -1,10 +1,14 @@
 """The admin: the activity tables (read-only) and a staff dashboard of the metrics.
 
-With ``django.contrib.admin`` installed, both models are registered on ``admin.site`` and
-the admin index gets a "Dashboard" row in this app's section, linking to::
+With ``django.contrib.admin`` installed, both tables and the dashboard are registered on
+``admin.site``. The dashboard is the changelist of ``ActivityDashboard``, a proxy model with
+no table of its own, so the admin index lists it ("Activity dashboard") in this app's
+section like any model::
 
-    /admin/strawberry_activity/useractivity/dashboard/     (URL name:
+    /admin/strawberry_activity/activitydashboard/          (URL name:
                                                          "admin:strawberry_activity_dashboard")
+
+Its first address, ``/admin/strawberry_activity/useractivity/dashboard/``, redirects there.
 
 The dashboard shows DAU / WAU / MAU, their percentages and stickiness now (with the change
 against the previous period), a 90-day chart, and the growth analytics of a period (day,
@@ -32,10 +36,10 @@ from urllib.parse import urlencode
 
 from django.contrib import admin
 from django.contrib.admin.sites import AdminSite
-from django.contrib.auth import get_user_model
+from django.contrib.auth import get_permission_codename, get_user_model
 from django.core.exceptions import FieldDoesNotExist, PermissionDenied
 from django.db.models import QuerySet
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import URLPattern, path, reverse
 from django.utils import timezone
@@ -58,7 +62,7 @@ from strawberry_activity.metrics import (
     percent_change,
     validate_period,
 )
-from strawberry_activity.models import DEFAULT_KIND, ActivityDay, UserActivity
+from strawberry_activity.models import DEFAULT_KIND, ActivityDashboard, ActivityDay, UserActivity
 from strawberry_activity.periods import PERIODS, period_start
 
 if TYPE_CHECKING:
@@ -67,10 +71,12 @@ if TYPE_CHECKING:
 
     UserActivityAdminBase = admin.ModelAdmin[UserActivity]
     ActivityDayAdminBase = admin.ModelAdmin[ActivityDay]
+    ActivityDashboardAdminBase = admin.ModelAdmin[ActivityDashboard]
 else:
-    UserActivityAdminBase = ActivityDayAdminBase = admin.ModelAdmin
+    UserActivityAdminBase = ActivityDayAdminBase = ActivityDashboardAdminBase = admin.ModelAdmin
 
 __all__ = [
+    "ActivityDashboardAdmin",
     "ActivityDayAdmin",
     "UserActivityAdmin",
     "build_chart",
@@ -156,9 +162,22 @@ class DayFilter(_WindowFilter):
 # -- model admins ---------------------------------------------------------------------
 
 
-class ReadOnlyMixin:
-    """Activity is written by ``touch_last_activity`` only: the admin just looks, at
-    tables that grow with the users (no exact counts, users joined, searched by name)."""
+class NoWritesMixin:
+    """Activity is written by ``touch_last_activity`` only: the admin just looks."""
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+class ReadOnlyMixin(NoWritesMixin):
+    """The activity tables: read-only, and large (no exact counts, users joined, searched
+    by name)."""
 
     list_select_related: ClassVar[bool | list[str] | tuple[str, ...]] = ["user"]
     # Exact counts of a large table on every page load are a full scan.
@@ -169,15 +188,6 @@ class ReadOnlyMixin:
 
     def get_search_fields(self, request: HttpRequest) -> list[str]:
         return user_search_fields()
-
-    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
 
 
 def user_search_fields() -> list[str]:
@@ -193,7 +203,7 @@ def user_search_fields() -> list[str]:
 
 
 class UserActivityAdmin(ReadOnlyMixin, UserActivityAdminBase):
-    """The last activity of each user and kind; also serves the dashboard."""
+    """The last activity of each user and kind."""
 
     list_display = ["user", "kind", "last_activity_at"]
     list_filter = [LastActivityFilter, "kind"]
@@ -201,14 +211,44 @@ class UserActivityAdmin(ReadOnlyMixin, UserActivityAdminBase):
 
     def get_urls(self) -> list[URLPattern]:
         # Before the default URLs: "<path:object_id>/" would swallow "dashboard/".
-        dashboard = path(
-            "dashboard/",
-            self.admin_site.admin_view(self.dashboard_view),
-            name="strawberry_activity_dashboard",
-        )
-        return [dashboard, *super().get_urls()]
+        moved = path("dashboard/", self.admin_site.admin_view(self.dashboard_moved))
+        return [moved, *super().get_urls()]
 
-    def dashboard_view(self, request: HttpRequest) -> HttpResponse:
+    def dashboard_moved(self, request: HttpRequest) -> HttpResponse:
+        """The dashboard's first address, kept for bookmarks and links: a redirect to its
+        own, with the query (kind, period, range), for those who may see it."""
+        if not self.has_view_permission(request):
+            raise PermissionDenied
+        url = reverse(f"{self.admin_site.name}:strawberry_activity_dashboard")
+        query = request.GET.urlencode()
+        return HttpResponseRedirect(f"{url}?{query}" if query else url)
+
+
+class ActivityDashboardAdmin(NoWritesMixin, ActivityDashboardAdminBase):
+    """The dashboard, as the changelist of the ``ActivityDashboard`` proxy model: the admin
+    index lists it as it lists any model, for the staff who may view user activity."""
+
+    def get_urls(self) -> list[URLPattern]:
+        # The changelist only: there are no objects to add, change, delete or log.
+        view = self.admin_site.admin_view(self.changelist_view)
+        changelist = f"{self.opts.app_label}_{self.opts.model_name}_changelist"
+        return [
+            path("", view, name=changelist),
+            path("", view, name="strawberry_activity_dashboard"),  # its documented name
+        ]
+
+    def has_view_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        # The proxy has no permissions of its own: the dashboard shows what the user
+        # activity table holds, so who may view (or change) that may view this.
+        opts = UserActivity._meta
+        return any(
+            request.user.has_perm(f"{opts.app_label}.{get_permission_codename(action, opts)}")
+            for action in ("view", "change")
+        )
+
+    def changelist_view(
+        self, request: HttpRequest, extra_context: dict[str, Any] | None = None
+    ) -> HttpResponse:
         """Staff only (``admin_view`` sends others to the login page), and only for users
         who may view the activity table."""
         if not self.has_view_permission(request):
@@ -227,9 +267,9 @@ class UserActivityAdmin(ReadOnlyMixin, UserActivityAdminBase):
         context = {
             **self.admin_site.each_context(request),
             "title": _("Activity dashboard"),
-            # The chart wants the width; the sidebar would also mark "User activity" current.
+            # The charts want the width.
             "is_nav_sidebar_enabled": False,
-            "opts": self.model._meta,
+            "opts": self.opts,
             "kinds": [
                 {"kind": k, "query": urlencode({"kind": k, **growth["params"]})} for k in kinds
             ],
@@ -245,6 +285,7 @@ class UserActivityAdmin(ReadOnlyMixin, UserActivityAdminBase):
             ),
             "start": start,
             "end": end,
+            **(extra_context or {}),
         }
         return TemplateResponse(request, "admin/strawberry_activity/dashboard.html", context)
 
@@ -683,35 +724,11 @@ def build_histogram(
 # -- registration ---------------------------------------------------------------------
 
 
-def dashboard_entry(site: AdminSite) -> dict[str, Any]:
-    """The row the dashboard gets in this app's section of the admin index."""
-    return {
-        "name": _("Dashboard"),
-        "object_name": "Dashboard",
-        "admin_url": reverse(f"{site.name}:strawberry_activity_dashboard"),
-        "add_url": None,
-        "view_only": True,
-        "perms": {"add": False, "change": False, "delete": False, "view": True},
-    }
-
-
 def register_activity_admin(site: AdminSite) -> None:
-    """Register the activity tables and the dashboard (with its index row) on ``site``."""
+    """Register the activity tables and the dashboard on ``site``."""
     site.register(UserActivity, UserActivityAdmin)
     site.register(ActivityDay, ActivityDayAdmin)
-    original = site.get_app_list
-
-    def get_app_list(request: HttpRequest, app_label: str | None = None) -> list[Any]:
-        # The admin lists models only; the dashboard is a view, so it joins the app's
-        # section here, for users who may see the activity table (and thus the view).
-        app_list = original(request, app_label)
-        for app in app_list:
-            names = {m.get("object_name") for m in app["models"]}
-            if app["app_label"] == UserActivity._meta.app_label and "UserActivity" in names:
-                app["models"].insert(0, dashboard_entry(site))
-        return app_list
-
-    site.get_app_list = get_app_list  # type: ignore[method-assign]
+    site.register(ActivityDashboard, ActivityDashboardAdmin)
 
 
 register_activity_admin(admin.site)

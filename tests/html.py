@@ -10,6 +10,9 @@ from django.test import Client
 
 from tests.testapp.models import User
 
+#: The dashboard's address (URL name "admin:strawberry_activity_dashboard").
+DASHBOARD = "/admin/strawberry_activity/activitydashboard/"
+
 #: A start tag and its attributes.
 Element = tuple[str, dict[str, str]]
 

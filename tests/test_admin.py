@@ -7,6 +7,8 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
+from django.contrib import admin
+from django.contrib.auth.models import Permission
 from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
@@ -18,12 +20,10 @@ from strawberry_activity.metrics import (
     get_stickiness_series,
 )
 from strawberry_activity.models import ActivityDay, UserActivity
-from tests.html import Element, elements, viewer
+from tests.html import DASHBOARD, Element, elements, viewer
 from tests.testapp.models import User
 
 pytestmark = pytest.mark.django_db
-
-DASHBOARD = "/admin/strawberry_activity/useractivity/dashboard/"
 
 
 def chart_points(page: list[Element], metric: str) -> list[tuple[str, str]]:
@@ -121,13 +121,48 @@ def test_dashboard_needs_view_permission(staff: User, history: list[User]) -> No
     client.force_login(staff)  # staff, but may not view activity
     assert client.get(DASHBOARD).status_code == 403
     assert DASHBOARD not in client.get("/admin/").content.decode()
+    # The change permission implies the view permission, as for any model.
+    staff.user_permissions.add(Permission.objects.get(codename="change_useractivity"))
+    client.force_login(User.objects.get(pk=staff.pk))  # a fresh permission cache
+    assert client.get(DASHBOARD).status_code == 200
 
 
 def test_admin_index_links_to_the_dashboard(staff_client: Client) -> None:
-    index = staff_client.get("/admin/").content.decode()
-    assert f'href="{DASHBOARD}"' in index
+    assert reverse("admin:strawberry_activity_dashboard") == DASHBOARD
+    index = staff_client.get("/admin/")
+    assert f'href="{DASHBOARD}"' in index.content.decode()
+    (app,) = [a for a in index.context["app_list"] if a["app_label"] == "strawberry_activity"]
+    row = next(m for m in app["models"] if m["admin_url"] == DASHBOARD)
+    assert row["name"] == "Activity dashboard"
+    assert row["perms"] == {"add": False, "change": False, "delete": False, "view": True}
+    assert row["add_url"] is None
     app_index = staff_client.get("/admin/strawberry_activity/").content.decode()
     assert f'href="{DASHBOARD}"' in app_index
+    # A model row like the others: the site's own get_app_list, nothing patched onto it.
+    assert "get_app_list" not in vars(admin.site)
+
+
+def test_the_dashboard_has_no_objects(admin_client: Client) -> None:
+    """A proxy with no table of its own: a changelist, no add, change, delete or history
+    page, and no permissions to grant."""
+    for page in ("add/", "1/change/", "1/delete/", "1/history/", "1/"):
+        assert admin_client.get(f"{DASHBOARD}{page}").status_code == 404, page
+    assert admin_client.post(DASHBOARD, {"action": "delete_selected"}).status_code == 200
+    assert not Permission.objects.filter(codename__endswith="activitydashboard").exists()
+
+
+def test_the_first_address_redirects(staff_client: Client, staff: User) -> None:
+    old = "/admin/strawberry_activity/useractivity/dashboard/"
+    response = staff_client.get(old, {"kind": "transaction", "period": "month"})
+    assert response.status_code == 302
+    assert response["Location"] == f"{DASHBOARD}?kind=transaction&period=month"
+    assert staff_client.get(old)["Location"] == DASHBOARD
+    # Refused as the dashboard is: the login page, or 403 without the permission.
+    assert Client().get(old)["Location"].startswith(reverse("admin:login"))
+    staff.user_permissions.clear()
+    client = Client()
+    client.force_login(staff)
+    assert client.get(old).status_code == 403
 
 
 def test_tables_are_read_only(admin_client: Client, history: list[User]) -> None:

@@ -1,12 +1,12 @@
 """The dashboard in a real browser: the demo wallet, seeded, served, read by Chromium.
 
 Headless Debian Chromium (``/usr/bin/chromium``) driven by Playwright logs in through the
-admin login form as the demo staff user, follows the admin index's "Dashboard" link, checks
-that each chart line has one point per day with exactly the values of the series API, that
-the growth section (retention triangle, lifecycle bars and quick ratio, power-user
-histogram) draws exactly what ``get_retention``, ``get_lifecycle`` and ``get_power_users``
-return, also after switching the period and submitting a date range, and saves
-``docs/img/dashboard.png`` (the screenshot of the docs and the README) and
+admin login form as the demo staff user, follows the admin index's "Activity dashboard"
+link, checks that each chart line has one point per day with exactly the values of the
+series API, that the growth section (retention triangle, lifecycle bars and quick ratio,
+power-user histogram) draws exactly what ``get_retention``, ``get_lifecycle`` and
+``get_power_users`` return, also after switching the period and submitting a date range,
+and saves ``docs/img/dashboard.png`` (the screenshot of the docs and the README) and
 ``docs/img/growth.png`` (the growth section, for docs/analytics.md).
 
 The server is the demo itself (``example_project``, stock ``auth.User``, SQLite) in a
@@ -166,10 +166,10 @@ def test_dashboard_draws_the_series_api(demo: dict[str, Any]) -> None:
             page.fill("#id_password", "demo")
             page.click("input[type=submit]")
             page.wait_for_url(f"{demo['url']}/admin/")
-            # Reachable from the admin index: the app's section has a Dashboard row.
-            page.click(".app-strawberry_activity a:text-is('Dashboard')")
+            # Reachable from the admin index: the app's section has an Activity dashboard row.
+            page.click(".app-strawberry_activity a:text-is('Activity dashboard')")
             page.wait_for_selector("svg.sa-chart circle")
-            assert page.url.endswith("/admin/strawberry_activity/useractivity/dashboard/")
+            assert page.url.endswith("/admin/strawberry_activity/activitydashboard/")
 
             drawn = page.eval_on_selector_all(
                 "g.sa-line circle",

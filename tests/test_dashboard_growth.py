@@ -22,12 +22,10 @@ from strawberry_activity.metrics import (
     local_today,
 )
 from strawberry_activity.models import ActivityDay, UserActivity
-from tests.html import Element, elements, viewer
+from tests.html import DASHBOARD, Element, elements, viewer
 from tests.testapp.models import User
 
 pytestmark = pytest.mark.django_db
-
-DASHBOARD = "/admin/strawberry_activity/useractivity/dashboard/"
 
 
 def retention_cells(page: list[Element]) -> dict[str, list[int]]:

@@ -61,7 +61,7 @@ urlpatterns = [
 
 pytestmark = pytest.mark.urls(__name__)
 
-DASHBOARD = "/admin/strawberry_activity/useractivity/dashboard/"
+DASHBOARD = "/admin/strawberry_activity/activitydashboard/"
 DOCUMENTS = [
     "{ activeUsers { dau wau mau totalUsers stickiness } }",
     "{ activeUsers { count(days: 30) } }",
