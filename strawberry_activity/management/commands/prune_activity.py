@@ -55,6 +55,7 @@ class Command(BaseCommand):
                 f"--older-than must be at least {mau} days (MAU looks back {mau} days)."
             )
         cutoff = local_today() - timedelta(days=older_than)
+
         def progress(kind: str, day: date, deleted: int) -> None:
             self.stderr.write(f"{kind} {day.isoformat()}: {deleted:,} rows deleted so far")
 
