@@ -215,6 +215,20 @@ def test_a_day_is_over_an_hour_after_its_midnight(monkeypatch: pytest.MonkeyPatc
         assert first_open_day() == TODAY
 
 
+def test_in_the_first_hour_of_a_day_yesterday_is_still_counted_from_the_ledger(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    zone = ZoneInfo(timezone.get_current_timezone_name())
+    half_past = datetime.combine(TODAY, datetime.min.time(), zone) + timedelta(minutes=30)
+    monkeypatch.setattr(timezone, "now", lambda: half_past)
+    assert first_open_day() == TODAY - timedelta(days=1)
+    ids = make_users(30)
+    store(random_ledger(random.Random(8), ids, START - timedelta(days=60), TODAY))
+    # A series ending today has two days not over; what was kept of yesterday is not read.
+    assert_rollups_agree()
+    assert not ActivityRollup.objects.filter(day__gte=TODAY - timedelta(days=1)).exists()
+
+
 def test_a_count_read_before_a_change_is_not_kept() -> None:
     (user,) = make_users(1)
     day = TODAY - timedelta(days=10)

@@ -333,6 +333,10 @@ class DatabaseBackend(BaseBackend):
         s, e = _number(start), _number(end)
         opened = _number(first_open_day())
         closed = min(e, opened - 1)
+        tail = list(range(max(s, opened), e + 1))  # the days not over, counted every time
+        # A window's last day or two (a series ending today) are plain distinct counts over
+        # their w days: cheaper than the runs of every user in the window.
+        apart = w > 1 and 0 < len(tail) <= 2
         kept_sql, kept_params = rollups.kept_sql(connection, kind, metric, start, end)
         day = _day_number(connection, "k.day")
         bound = RawSQL(
@@ -340,7 +344,17 @@ class DatabaseBackend(BaseBackend):
             (),
             output_field=DateField(),
         )
-        ledger_sql, ledger_params = self._series_sql(connection, w, kind, bound, end, alias)
+        last = _EPOCH + timedelta(days=closed) if apart else end
+        ledger_sql, ledger_params = self._series_sql(connection, w, kind, bound, last, alias)
+        distinct_sql, distinct_params = "", list[Any]()
+        for n in tail if apart else []:
+            d = _EPOCH + timedelta(days=n)
+            rows_sql, rows_params = self._ledger_rows(kind, d - timedelta(days=w - 1), d, alias)
+            distinct_sql += (
+                f" UNION ALL SELECT 3, {n}, (SELECT COUNT(*) FROM (SELECT r.user_id"
+                f" FROM ({rows_sql}) r GROUP BY r.user_id) z), 0"
+            )
+            distinct_params += rows_params
         sql = (
             "WITH RECURSIVE days (n) AS (SELECT CAST(%s AS INTEGER) WHERE %s <= %s"
             " UNION ALL SELECT n + 1 FROM days WHERE n < %s),"
@@ -352,12 +366,14 @@ class DatabaseBackend(BaseBackend):
             f" UNION ALL SELECT 0, l.n, l.a, l.b FROM ({ledger_sql}) l"
             " WHERE (SELECT n FROM miss) IS NOT NULL"
             f" UNION ALL SELECT 2, (SELECT n FROM miss), {rollups.version_sql(connection)}, 0"
+            f"{distinct_sql}"
         )
         values = [
             s, s, closed, closed, *kept_params,
-            max(s, opened) if e >= opened else None, *ledger_params,
+            tail[0] if tail and not apart else None, *ledger_params, *distinct_params,
         ]  # fmt: skip
         kept: dict[int, int] = {}
+        counts: dict[int, int] = {}
         found: list[tuple[Any, ...]] = []
         missing = version = None
         for src, n, a, b in self._fetch(alias, sql, values):
@@ -365,26 +381,35 @@ class DatabaseBackend(BaseBackend):
                 kept[int(n)] = int(a)
             elif src == 2:
                 missing, version = n, a
+            elif src == 3:
+                counts[int(n)] = int(a)
             else:
                 found.append((n, a, b))
-        if missing is None:
-            return [(_EPOCH + timedelta(days=n), kept[n]) for n in range(s, e + 1)]
-        missing = int(missing)
-        counted = _sweep(
-            self._deltas(w, found), _EPOCH + timedelta(days=missing), end, cumulative=cumulative
-        )
-        points = [(_EPOCH + timedelta(days=n), kept[n]) for n in range(s, missing)] + counted
-        if rollups.storable(alias):
-            rollups.keep(
-                alias,
-                version,
-                [
-                    (kind, metric, d, 0, value, d - timedelta(days=w - 1), d)
-                    for d, value in counted
-                    if _number(d) <= closed and _number(d) not in kept
-                ],
+        counted: list[tuple[date, int]] = []
+        if missing is not None:
+            counted = _sweep(
+                self._deltas(w, found),
+                _EPOCH + timedelta(days=int(missing)),
+                last,
+                cumulative=cumulative,
             )
-        return points
+            if rollups.storable(alias):
+                rollups.keep(
+                    alias,
+                    version,
+                    [
+                        (kind, metric, d, 0, value, d - timedelta(days=w - 1), d)
+                        for d, value in counted
+                        if _number(d) <= closed and _number(d) not in kept
+                    ],
+                )
+        counts.update((_number(d), value) for d, value in counted)
+        # Kept before the first day counted from the ledger; counted from it on.
+        first_counted = int(missing) if missing is not None else e + 1
+        return [
+            (_EPOCH + timedelta(days=n), kept[n] if n < first_counted and n in kept else counts[n])
+            for n in range(s, e + 1)
+        ]
 
     def _series_sql(
         self, connection: BaseDatabaseWrapper, w: int, kind: str, first: Any, end: date, alias: str
