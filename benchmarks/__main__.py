@@ -81,11 +81,11 @@ def main(argv: list[str] | None = None) -> int:
             f"{os.cpu_count()} cores",
             flush=True,
         )
-        results = []
+        measured: list[Result] = []
         for result in scale.scale(rebuild=args.rebuild):
-            results.append(result)
+            measured.append(result)
             _print(result)
-        return _summary(results, started)
+        return _summary(measured, started)
 
     sizes = data.QUICK if args.quick else data.FULL
     op_repeats = args.repeats or (60 if args.quick else 600)
