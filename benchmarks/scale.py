@@ -242,11 +242,12 @@ def generate(sizes: ScaleSizes) -> float:
                 INSERT INTO {ACTIVITY} (user_id, kind, last_activity_at)
                 SELECT user_id, 'default',
                        (last::timestamp AT TIME ZONE 'UTC') + interval '1 second' *
-                       (user_id * 7919 %% CASE WHEN last = %(today)s THEN 43200 ELSE 86400 END)
+                       (user_id::bigint * 7919 %%
+                        CASE WHEN last = %(today)s THEN 43200 ELSE 86400 END)
                 FROM (SELECT user_id, MAX(day) AS last FROM {LEDGER} GROUP BY user_id) l
                 UNION ALL
                 SELECT i, 'default', %(now)s - interval '121 days'
-                                     - interval '1 hour' * (i * 7919 %% 14400)
+                                     - interval '1 hour' * (i::bigint * 7919 %% 14400)
                 FROM generate_series({pool + 1}, {u}) i WHERE i %% 2 = 0
                 """,
                 {"today": TODAY, "now": NOW},
