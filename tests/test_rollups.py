@@ -111,11 +111,18 @@ def test_warm_calls_read_no_ledger_and_cold_calls_keep_only_days_that_are_over(
     assert not stored(ctx)
 
 
-def test_a_late_write_after_midnight(users: list[int]) -> None:
+def test_a_late_write_after_midnight(
+    users: list[int], django_capture_on_commit_callbacks: Any
+) -> None:
     # touch_last_activity(ts=...) for days that are over, and a user new on them.
     newcomer = User.objects.create(username="late")
     days = (TODAY - timedelta(days=1), TODAY - timedelta(days=35), START + timedelta(days=3))
-    with override_settings(STRAWBERRY_ACTIVITY={"DB_TIMEOUT": None}):
+    # The rollups of a late write's day are forgotten once it commits (in a test, the
+    # transaction never commits: its on_commit callbacks are run here).
+    with (
+        override_settings(STRAWBERRY_ACTIVITY={"DB_TIMEOUT": None}),
+        django_capture_on_commit_callbacks(execute=True),
+    ):
         for day in days:
             for user in (newcomer, User.objects.get(pk=users[0])):
                 touch_last_activity(user, ts=at(day), force=True)
@@ -229,7 +236,7 @@ def test_in_the_first_hour_of_a_day_yesterday_is_still_counted_from_the_ledger(
     assert not ActivityRollup.objects.filter(day__gte=TODAY - timedelta(days=1)).exists()
 
 
-def test_a_count_read_before_a_change_is_not_kept() -> None:
+def test_a_count_read_before_a_change_is_not_kept(django_capture_on_commit_callbacks: Any) -> None:
     (user,) = make_users(1)
     day = TODAY - timedelta(days=10)
     store({"default": {(user, day)}})
@@ -237,7 +244,8 @@ def test_a_count_read_before_a_change_is_not_kept() -> None:
     with connection.cursor() as cursor:
         cursor.execute(f"SELECT {rollups.version_sql(connection)}")
         (seen,) = cursor.fetchone()
-    get_backend().add_day(user, "default", day - timedelta(days=1))  # a change meanwhile
+    with django_capture_on_commit_callbacks(execute=True):
+        get_backend().add_day(user, "default", day - timedelta(days=1))  # a change meanwhile
     rollups.keep(connection.alias, seen, [row])
     assert not ActivityRollup.objects.exists()
     with connection.cursor() as cursor:

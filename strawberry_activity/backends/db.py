@@ -7,13 +7,15 @@ and two workers racing on one user can neither deadlock nor move a timestamp bac
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import date, datetime, timedelta
+from functools import partial
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from django.db import connections, router, transaction
+from django.db import DatabaseError, connections, router, transaction
 from django.db.backends.base.base import BaseDatabaseWrapper
 from django.db.models import DateField, F, Max, Min, OuterRef, Q, QuerySet, Subquery
 from django.db.models.expressions import RawSQL
@@ -34,6 +36,8 @@ from strawberry_activity.periods import (
 )
 
 __all__ = ["DatabaseBackend"]
+
+logger = logging.getLogger("strawberry_activity")
 
 _EPOCH = date(1970, 1, 1)
 _DAY = timedelta(days=1)
@@ -228,8 +232,24 @@ class DatabaseBackend(BaseBackend):
             inserted = cursor.rowcount
         if inserted and day < local_today():
             # A late write (``ts`` in the past, or a request that began before midnight):
-            # that day may be over and rolled up. Rare; in the write's own transaction.
-            rollups.invalidate(connection, kind, day, day)
+            # that day may be over and rolled up. Forgotten once this write commits, in a
+            # short transaction of its own: the caller's transaction may hold other rows
+            # and never holds the rollups' version lock (no deadlock between writers).
+            transaction.on_commit(partial(self._forget_day, kind, day), using=connection.alias)
+
+    def _forget_day(self, kind: str, day: date) -> None:
+        connection = connections[router.db_for_write(ActivityDay)]
+        try:
+            with self._isolated(connection):
+                rollups.invalidate(connection, kind, day, day)
+        except DatabaseError:
+            # Logged: those rollups may be stale until `activity_rollup --rebuild`.
+            logger.warning(
+                "strawberry-activity could not forget the rollups of %s (%s)",
+                day,
+                kind,
+                exc_info=True,
+            )
 
     def last_activity(self, user_pk: Any, kind: str) -> datetime | None:
         # From the database writes go to (not a replica): the guard's own view.
