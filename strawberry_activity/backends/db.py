@@ -413,16 +413,16 @@ class DatabaseBackend(BaseBackend):
                 last,
                 cumulative=cumulative,
             )
-            if rollups.storable(alias):
-                rollups.keep(
-                    alias,
-                    version,
-                    [
-                        (kind, metric, d, 0, value, d - timedelta(days=w - 1), d)
-                        for d, value in counted
-                        if _number(d) <= closed and _number(d) not in kept
-                    ],
-                )
+            self._keep(
+                alias,
+                version,
+                [
+                    (kind, metric, d, 0, value, d - timedelta(days=w - 1), d)
+                    for d, value in counted
+                    if _number(d) <= closed
+                ],
+                [(n, 0, value) for n, value in kept.items()],
+            )
         counts.update((_number(d), value) for d, value in counted)
         # Kept before the first day counted from the ledger; counted from it on.
         first_counted = int(missing) if missing is not None else e + 1
@@ -874,7 +874,7 @@ class DatabaseBackend(BaseBackend):
 
 def _number(day: date) -> int:
     """A day as days since 1970-01-01 (what ``_day_number`` computes in SQL)."""
-    return (day - _EPOCH).days
+    return period_number(day, "day")
 
 
 def _date_of(connection: BaseDatabaseWrapper, number: str) -> str:
