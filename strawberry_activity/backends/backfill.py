@@ -1,20 +1,28 @@
 """The set-based SQL of ``backfill_last_activity`` for the ``db`` backend.
 
-One batch of users (a primary-key range) is three statements whatever its size: the newest
-source row per user (a union over ``ACTIVITY_SOURCES``) raises each stored last activity
-that is older (never lowers one), and every user-day found joins the ledger.
+The sources are read once: ``staged`` aggregates every source row of the window (a union
+over ``ACTIVITY_SOURCES``) into a temporary table of (user, day, newest time that day),
+ordered and indexed by user. Each batch of users (a primary-key range) then reads its
+range of that table: one statement raises each stored last activity that is older (never
+lowers one), one adds every user-day found to the ledger, one counts the users. Reading the
+sources per batch instead read their pages again for every batch (the rows are in time
+order, a batch's users are everywhere), and twice: 1.9x a hand-written pass at 1M users.
+
+The stage is a snapshot taken when the command starts: source rows written while it runs
+are the live path's to track (they are recent, and it records them).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 from django.apps import apps
 from django.db.backends.base.base import BaseDatabaseWrapper
-from django.db.models import F, Max, QuerySet
+from django.db.models import F, QuerySet
 from django.db.models.functions import TruncDate
 
 from strawberry_activity.backends.base import SourceSpec
@@ -23,7 +31,9 @@ from strawberry_activity.models import ActivityDay, UserActivity
 if TYPE_CHECKING:
     from strawberry_activity.backends.db import DatabaseBackend
 
-__all__ = ["backfill_batch", "compiled"]
+__all__ = ["STAGE", "backfill_batch", "compiled", "staged"]
+
+STAGE = "strawberry_activity_backfill"  # a temporary table: the connection's own
 
 
 def compiled(qs: QuerySet[Any], using: str) -> tuple[str, tuple[Any, ...]]:
@@ -32,56 +42,72 @@ def compiled(qs: QuerySet[Any], using: str) -> tuple[str, tuple[Any, ...]]:
     return sql, tuple(params)
 
 
-def _source_rows(
-    source: SourceSpec, since: datetime, bounds: Mapping[str, Any], using: str
-) -> QuerySet[Any]:
+def _source_rows(source: SourceSpec, since: datetime, day_timezone: str, using: str) -> Any:
+    """One source's (uid, d, ts) rows of the window, as SQL and parameters."""
     model = apps.get_model(source["model"])
     user_field, ts_field = source["user_field"], source["timestamp_field"]
-    rows = model._default_manager.using(using).filter(
-        **{f"{ts_field}__gte": since, f"{user_field}__isnull": False}
+    rows = (
+        model._default_manager.using(using)
+        .filter(**{f"{ts_field}__gte": since, f"{user_field}__isnull": False})
+        .order_by()
+        .values(
+            uid=F(user_field),
+            d=TruncDate(ts_field, tzinfo=ZoneInfo(day_timezone)),
+            ts=F(ts_field),
+        )
     )
-    for lookup, value in bounds.items():
-        if value is not None:
-            rows = rows.filter(**{f"{user_field}__{lookup}": value})
-    ordered: QuerySet[Any] = rows.order_by()
-    return ordered
+    return compiled(rows, using)
+
+
+@contextmanager
+def staged(
+    connection: BaseDatabaseWrapper,
+    sources: Sequence[SourceSpec],
+    since: datetime,
+    day_timezone: str,
+) -> Iterator[str]:
+    """Every source row of the window, once, as (uid, d, ts): one row per user-day with
+    its newest time, in a temporary table dropped on the way out."""
+    parts = [_source_rows(source, since, day_timezone, connection.alias) for source in sources]
+    union = " UNION ALL ".join(f"SELECT * FROM ({sql}) p" for sql, _ in parts)
+    params = tuple(p for _, values in parts for p in values)
+    stage = connection.ops.quote_name(STAGE)
+    with connection.cursor() as cursor:
+        cursor.execute(f"DROP TABLE IF EXISTS {stage}")
+        cursor.execute(
+            f"CREATE TEMPORARY TABLE {stage} AS SELECT s.uid, s.d, MAX(s.ts) AS ts "
+            f"FROM ({union}) s GROUP BY s.uid, s.d ORDER BY s.uid, s.d",
+            params,
+        )
+        # In user order already: the index is a cheap build and each batch's range is a
+        # few adjacent pages. Temporary tables get no autovacuum: the planner needs ANALYZE.
+        cursor.execute(f"CREATE INDEX {connection.ops.quote_name(STAGE + '_uid')} ON {stage} (uid)")
+        cursor.execute(f"ANALYZE {stage}")
+    try:
+        yield STAGE
+    finally:
+        with connection.cursor() as cursor:
+            cursor.execute(f"DROP TABLE IF EXISTS {stage}")
 
 
 def backfill_batch(
     backend: DatabaseBackend,
     connection: BaseDatabaseWrapper,
-    sources: Sequence[SourceSpec],
-    since: datetime,
+    stage: str,
     kind: str,
-    day_timezone: str,
     bounds: Mapping[str, Any],
     dry_run: bool,
 ) -> dict[str, int]:
-    using = connection.alias
+    """One batch of users, ``bounds`` their primary-key range (``gt``, ``lte``; None is open)."""
     qn = connection.ops.quote_name
-    latest_parts, day_parts = [], []
-    for source in sources:
-        rows = _source_rows(source, since, bounds, using)
-        user_field, ts_field = source["user_field"], source["timestamp_field"]
-        latest_parts.append(
-            compiled(rows.values(uid=F(user_field)).annotate(ts=Max(ts_field)), using)
-        )
-        day_parts.append(
-            compiled(
-                rows.annotate(
-                    uid=F(user_field), d=TruncDate(ts_field, tzinfo=ZoneInfo(day_timezone))
-                )
-                .values("uid", "d")
-                .distinct(),
-                using,
-            )
-        )
-    latest_sql = " UNION ALL ".join(f"SELECT * FROM ({sql}) p" for sql, _ in latest_parts)
-    latest_params = tuple(p for _, params in latest_parts for p in params)
+    conditions, params = ["true"], []
+    for op, value in ((">", bounds.get("gt")), ("<=", bounds.get("lte"))):
+        if value is not None:
+            conditions.append(f"s.uid {op} %s")
+            params.append(value)
+    rows = f"{qn(stage)} s WHERE {' AND '.join(conditions)}"
     # One row per user: the newest source activity in the window.
-    latest = f"SELECT s.uid, MAX(s.ts) AS ts FROM ({latest_sql}) s GROUP BY s.uid"
-    days_sql = " UNION ".join(f"SELECT * FROM ({sql}) p" for sql, _ in day_parts)
-    days_params = tuple(p for _, params in day_parts for p in params)
+    latest = f"SELECT s.uid, MAX(s.ts) AS ts FROM {rows} GROUP BY s.uid"
 
     table = qn(UserActivity._meta.db_table)
     ledger = qn(ActivityDay._meta.db_table)
@@ -95,50 +121,50 @@ def backfill_batch(
         assert meta.pk is not None
         pk = qn(str(meta.pk.column))
         stale = f"{target}.{field} IS NULL OR {target}.{field} < latest.ts"
-        count_sql = (
-            f"SELECT COUNT(*), COUNT(CASE WHEN {stale} THEN 1 END) FROM ({latest}) latest "
-            f"JOIN {target} ON {target}.{pk} = latest.uid"
+        stale_sql = (
+            f"SELECT COUNT(*) FROM ({latest}) latest JOIN {target} ON {target}.{pk} = latest.uid "
+            f"WHERE {stale}"
         )
+        stale_params: tuple[Any, ...] = tuple(params)
         write_sql = (
             f"UPDATE {target} SET {field} = latest.ts FROM ({latest}) latest "
             f"WHERE {target}.{pk} = latest.uid AND ({stale})"
         )
+        write_params: tuple[Any, ...] = tuple(params)
     else:
-        stale = f"a.{last} IS NULL OR a.{last} < latest.ts"
-        count_sql = (
-            f"SELECT COUNT(*), COUNT(CASE WHEN {stale} THEN 1 END) FROM ({latest}) latest "
-            f"LEFT JOIN {table} a ON a.{user_col} = latest.uid AND a.{kind_col} = %s"
+        stale_sql = (
+            f"SELECT COUNT(*) FROM ({latest}) latest LEFT JOIN {table} a "
+            f"ON a.{user_col} = latest.uid AND a.{kind_col} = %s "
+            f"WHERE a.{last} IS NULL OR a.{last} < latest.ts"
         )
-        latest_params = (*latest_params, kind)
+        stale_params = (*params, kind)
         write_sql = (
             f"INSERT INTO {table} ({user_col}, {kind_col}, {last}) "
             f"SELECT latest.uid, %s, latest.ts FROM ({latest}) latest WHERE true "
             f"ON CONFLICT ({user_col}, {kind_col}) DO UPDATE SET {last} = excluded.{last} "
             f"WHERE {table}.{last} < excluded.{last}"
         )
-    new_days = (
-        f"SELECT n.uid, n.d FROM ({days_sql}) n WHERE NOT EXISTS (SELECT 1 FROM {ledger} l "
-        f"WHERE l.{user_col} = n.uid AND l.{kind_col} = %s AND l.{day_col} = n.d)"
-    )
+        write_params = (kind, *params)
     with connection.cursor() as cursor:
-        cursor.execute(count_sql, latest_params)
-        users, stale_users = cursor.fetchone()
+        cursor.execute(f"SELECT COUNT(DISTINCT s.uid) FROM {rows}", params)
+        users = cursor.fetchone()[0]
         if dry_run:
-            cursor.execute(f"SELECT COUNT(*) FROM ({new_days}) x", (*days_params, kind))
+            cursor.execute(stale_sql, stale_params)
+            stale_users = cursor.fetchone()[0]
+            cursor.execute(
+                f"SELECT COUNT(*) FROM {rows} AND NOT EXISTS (SELECT 1 FROM {ledger} l "
+                f"WHERE l.{user_col} = s.uid AND l.{kind_col} = %s AND l.{day_col} = s.d)",
+                (*params, kind),
+            )
             return {"users": users, "updated": stale_users, "days": cursor.fetchone()[0]}
-        if backend.uses_user_field(kind):
-            cursor.execute(write_sql, latest_params)
-        else:
-            cursor.execute(write_sql, (kind, *latest_params[:-1]))
+        cursor.execute(write_sql, write_params)
         updated = cursor.rowcount
         # ON CONFLICT alone skips the days already there, and rowcount counts only the
-        # rows inserted: the NOT EXISTS of the dry run would be a second probe per row.
-        # Worse, planned against a freshly emptied (analyzed) ledger, that anti-join was
-        # a scan of the ledger per row: 65 s instead of ~4 s for 20k users.
+        # rows inserted: a NOT EXISTS as in the dry run would be a second probe per row.
         cursor.execute(
             f"INSERT INTO {ledger} ({user_col}, {kind_col}, {day_col}) "
-            f"SELECT x.uid, %s, x.d FROM ({days_sql}) x WHERE true "
+            f"SELECT s.uid, %s, s.d FROM {rows} "
             f"ON CONFLICT ({user_col}, {kind_col}, {day_col}) DO NOTHING",
-            (kind, *days_params),
+            (kind, *params),
         )
         return {"users": users, "updated": updated, "days": cursor.rowcount}

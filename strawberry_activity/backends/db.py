@@ -22,7 +22,7 @@ from django.db.models.expressions import RawSQL
 from django.utils import timezone
 
 from strawberry_activity.backends import rollups
-from strawberry_activity.backends.backfill import backfill_batch, compiled
+from strawberry_activity.backends.backfill import backfill_batch, compiled, staged
 from strawberry_activity.backends.base import BaseBackend, SourceSpec, Stored
 from strawberry_activity.conf import activity_settings
 from strawberry_activity.models import DEFAULT_KIND, ActivityDay, ActivityRollup, UserActivity
@@ -850,26 +850,25 @@ class DatabaseBackend(BaseBackend):
         zone = ZoneInfo(day_timezone)
         users = self.user_model._base_manager.using(using).order_by("pk")
         lower: Any = None
-        while True:
-            # Keyset batches over user primary keys (any orderable key type): the number
-            # of statements grows with users / batch_size, never with users.
-            batch = users if lower is None else users.filter(pk__gt=lower)
-            upper = batch.values_list("pk", flat=True)[batch_size - 1 : batch_size].first()
-            bounds = {"gt": lower, "lte": upper}
-            with transaction.atomic(using=using):
-                counts = backfill_batch(
-                    self, connection, sources, since, kind, day_timezone, bounds, dry_run
-                )
-                if not dry_run:
-                    # Ledger days from ``since`` on may be new: what was kept of them goes.
-                    rollups.invalidate(connection, kind, timezone.localdate(since, zone))
-            for name, value in counts.items():
-                totals[name] += value
-            if progress is not None:
-                progress(upper, totals)
-            if upper is None:
-                return totals
-            lower = upper
+        with staged(connection, sources, since, day_timezone) as stage:
+            while True:
+                # Keyset batches over user primary keys (any orderable key type): the
+                # number of statements grows with users / batch_size, never with users.
+                batch = users if lower is None else users.filter(pk__gt=lower)
+                upper = batch.values_list("pk", flat=True)[batch_size - 1 : batch_size].first()
+                bounds = {"gt": lower, "lte": upper}
+                with transaction.atomic(using=using):
+                    counts = backfill_batch(self, connection, stage, kind, bounds, dry_run)
+                    if not dry_run:
+                        # Ledger days from ``since`` on may be new: what was kept of them goes.
+                        rollups.invalidate(connection, kind, timezone.localdate(since, zone))
+                for name, value in counts.items():
+                    totals[name] += value
+                if progress is not None:
+                    progress(upper, totals)
+                if upper is None:
+                    return totals
+                lower = upper
 
 
 def _number(day: date) -> int:
