@@ -21,70 +21,19 @@ from django.db.models import DateField, F, Max, Min, OuterRef, Q, QuerySet, Subq
 from django.db.models.expressions import RawSQL
 from django.utils import timezone
 
-from strawberry_activity.backends import rollups
+from strawberry_activity.backends import analytics, rollups
 from strawberry_activity.backends.backfill import backfill_batch, compiled, staged
 from strawberry_activity.backends.base import BaseBackend, SourceSpec, Stored
+from strawberry_activity.backends.dialect import EPOCH, date_of, day_number, epoch_day
 from strawberry_activity.conf import activity_settings
 from strawberry_activity.models import DEFAULT_KIND, ActivityDay, ActivityRollup, UserActivity
-from strawberry_activity.periods import (
-    first_open_day,
-    local_today,
-    numbered_period,
-    period_end,
-    period_number,
-    period_start,
-)
+from strawberry_activity.periods import first_open_day, local_today
 
 __all__ = ["DatabaseBackend"]
 
 logger = logging.getLogger("strawberry_activity")
 
-_EPOCH = date(1970, 1, 1)
 _DAY = timedelta(days=1)
-
-
-def _day_number(connection: BaseDatabaseWrapper, column: str) -> str:
-    """SQL for a DATE column as days since 1970-01-01 (integer arithmetic is portable)."""
-    if connection.vendor == "postgresql":
-        return f"({column} - DATE '1970-01-01')"
-    return f"CAST(julianday({column}) - 2440587.5 AS INTEGER)"
-
-
-def _period_number(connection: BaseDatabaseWrapper, column: str, period: str) -> str:
-    """SQL for ``periods.period_number`` of a DATE column: consecutive periods are
-    consecutive integers."""
-    days = _day_number(connection, column)
-    if period == "day":
-        return days
-    if period == "week":
-        return f"(({days} + 3) / 7)"  # from Monday 1969-12-29; days >= -3
-    if connection.vendor == "postgresql":
-        return (
-            f"(CAST(EXTRACT(YEAR FROM {column}) AS INTEGER) * 12"
-            f" + CAST(EXTRACT(MONTH FROM {column}) AS INTEGER) - 1)"
-        )
-    return (
-        f"(CAST(strftime('%%Y', {column}) AS INTEGER) * 12"
-        f" + CAST(strftime('%%m', {column}) AS INTEGER) - 1)"
-    )
-
-
-#: Periods a bit mask of one BIGINT holds (bit 63 would be the sign).
-_MASK_BITS = 62
-
-
-def _bit_or(connection: BaseDatabaseWrapper, bits: str) -> str:
-    """SQL aggregating distinct powers of two (``bits``, NULLs skipped) into one mask."""
-    if connection.vendor == "postgresql":
-        return f"BIT_OR({bits})"
-    # SQLite has no BIT_OR; over distinct powers of two, a sum is the same number.
-    return f"SUM(DISTINCT {bits})"
-
-
-def _bit(connection: BaseDatabaseWrapper, position: str) -> str:
-    """SQL for the BIGINT ``1 << position``."""
-    one = "CAST(1 AS BIGINT)" if connection.vendor == "postgresql" else "1"
-    return f"({one} << ({position}))"
 
 
 def _milliseconds(seconds: float) -> int:
@@ -350,25 +299,25 @@ class DatabaseBackend(BaseBackend):
         # Kept days from the rollups; the ledger only from the first day not kept (or not
         # over) on, w - 1 days earlier for its window; and the version: one statement.
         metric = f"active:{w}d"
-        s, e = _number(start), _number(end)
-        opened = _number(first_open_day())
+        s, e = epoch_day(start), epoch_day(end)
+        opened = epoch_day(first_open_day())
         closed = min(e, opened - 1)
         tail = list(range(max(s, opened), e + 1))  # the days not over, counted every time
         # A window's last day or two (a series ending today) are plain distinct counts over
         # their w days: cheaper than the runs of every user in the window.
         apart = w > 1 and 0 < len(tail) <= 2
         kept_sql, kept_params = rollups.kept_sql(connection, kind, metric, start, end)
-        day = _day_number(connection, "k.day")
+        day = day_number(connection, "k.day")
         bound = RawSQL(
-            f"(SELECT {_date_of(connection, f'miss.n - {w - 1}')} FROM miss)",
+            f"(SELECT {date_of(connection, f'miss.n - {w - 1}')} FROM miss)",
             (),
             output_field=DateField(),
         )
-        last = _EPOCH + timedelta(days=closed) if apart else end
+        last = EPOCH + timedelta(days=closed) if apart else end
         ledger_sql, ledger_params = self._series_sql(connection, w, kind, bound, last, alias)
         distinct_sql, distinct_params = "", list[Any]()
         for n in tail if apart else []:
-            d = _EPOCH + timedelta(days=n)
+            d = EPOCH + timedelta(days=n)
             rows_sql, rows_params = self._ledger_rows(kind, d - timedelta(days=w - 1), d, alias)
             distinct_sql += (
                 f" UNION ALL SELECT 3, {n}, (SELECT COUNT(*) FROM (SELECT r.user_id"
@@ -409,7 +358,7 @@ class DatabaseBackend(BaseBackend):
         if missing is not None:
             counted = _sweep(
                 self._deltas(w, found),
-                _EPOCH + timedelta(days=int(missing)),
+                EPOCH + timedelta(days=int(missing)),
                 last,
                 cumulative=cumulative,
             )
@@ -419,15 +368,15 @@ class DatabaseBackend(BaseBackend):
                 [
                     (kind, metric, d, 0, value, d - timedelta(days=w - 1), d)
                     for d, value in counted
-                    if _number(d) <= closed
+                    if epoch_day(d) <= closed
                 ],
                 [(n, 0, value) for n, value in kept.items()],
             )
-        counts.update((_number(d), value) for d, value in counted)
+        counts.update((epoch_day(d), value) for d, value in counted)
         # Kept before the first day counted from the ledger; counted from it on.
         first_counted = int(missing) if missing is not None else e + 1
         return [
-            (_EPOCH + timedelta(days=n), kept[n] if n < first_counted and n in kept else counts[n])
+            (EPOCH + timedelta(days=n), kept[n] if n < first_counted and n in kept else counts[n])
             for n in range(s, e + 1)
         ]
 
@@ -441,7 +390,7 @@ class DatabaseBackend(BaseBackend):
         rows_sql, rows_params = compiled(
             self._restrict_to_users(rows, alias).values("user_id", "day"), alias
         )
-        d = _day_number(connection, "r.day")
+        d = day_number(connection, "r.day")
         if w == 1:
             # A ledger row is already one user-day: DAU is a plain count per day, grouped
             # along the (kind, day, user) index.
@@ -480,7 +429,7 @@ class DatabaseBackend(BaseBackend):
     # read the kind's rows up to the range's last day, older ones included. Two shapes, one
     # statement each:
     #
-    # * up to _MASK_BITS periods (any week or month range of MAX_DAYS = 366, and day ranges
+    # * up to MASK_BITS periods (any week or month range of MAX_DAYS = 366, and day ranges
     #   of two months): one row per user, GROUP BY user (which PostgreSQL runs in parallel
     #   along the (user, kind, day) index): the first day and a bit mask of the periods
     #   they were active in; then one row per distinct mask, counted; then the bits are
@@ -524,7 +473,7 @@ class DatabaseBackend(BaseBackend):
         connection = connections[alias]
         first, last, where, where_params = kept
         kept_sql, kept_params = rollups.kept_sql(connection, kind, metric, first, last)
-        day = _day_number(connection, "kept.day")
+        day = day_number(connection, "kept.day")
         ledger_sql, ledger_params = ledger()
         sql = (
             f"WITH kept AS (SELECT k.day AS day, k.key AS key, k.value AS value"
@@ -556,209 +505,22 @@ class DatabaseBackend(BaseBackend):
         returns them); a range ending in an open period keeps nothing twice."""
         if activity_settings.ROLLUPS and rollups.storable(alias):
             old = {(day, key) for day, key, _ in kept}
-            rollups.keep(alias, version, [r for r in rows if (_number(r[2]), r[3]) not in old])
+            rollups.keep(alias, version, [r for r in rows if (epoch_day(r[2]), r[3]) not in old])
 
     def retention_counts(
         self, period: str, start: date, end: date, kind: str, using: str | None
     ) -> dict[tuple[date, date], int]:
-        alias = using or router.db_for_read(ActivityDay)
-        connection = connections[alias]
-        lo, hi = period_start(start, period), period_end(end, period)
-        base = period_number(lo, period)
-        last = period_number(hi, period) - base  # periods are 0 .. last
-        # Closed cohorts and active periods: 0 .. closed (a triangle of cells).
-        closed = max(-1, min(last, period_number(first_open_day(), period) - 1 - base))
-        adapt = connection.ops.adapt_datefield_value
-
-        def number(column: str) -> str:
-            return f"({_period_number(connection, column, period)} - {base})"
-
-        kept_where = f"{number('k.day')} + k.key <= %s"
-
-        def ledger() -> tuple[str, Sequence[Any]]:
-            rows_sql, rows_params = self._ledger_rows(kind, None, hi, alias)
-            if last < _MASK_BITS:
-                bit = _bit(connection, number("r.day"))
-                return (
-                    "WITH RECURSIVE ks (k) AS (SELECT 0 UNION ALL SELECT k + 1 FROM ks"
-                    f" WHERE k < {last}),"
-                    f" u AS (SELECT MIN(r.day) AS first_day,"
-                    f" {_bit_or(connection, f'CASE WHEN r.day >= %s THEN {bit} END')} AS m"
-                    f" FROM ({rows_sql}) r GROUP BY r.user_id),"
-                    f" s AS (SELECT {number('u.first_day')} AS c, u.m AS m, COUNT(*) AS n"
-                    " FROM u WHERE u.first_day >= %s GROUP BY 1, 2)"
-                    " SELECT s.c, ks.k, SUM(s.n), 0, 0 FROM s JOIN ks ON ks.k >= s.c"
-                    " WHERE ((s.m >> ks.k) & 1) = 1 GROUP BY s.c, ks.k"
-                ), (adapt(lo), *rows_params, adapt(lo))
-            return (
-                f"SELECT {number('x.first_day')}, {number('x.day')}, COUNT(*), 0, 0 FROM ("
-                " SELECT r.day AS day, FIRST_VALUE(r.day) OVER w AS first_day,"
-                " LAG(r.day) OVER w AS prev"
-                f" FROM ({rows_sql}) r WINDOW w AS (PARTITION BY r.user_id ORDER BY r.day)"
-                ") x WHERE x.first_day >= %s AND (x.prev IS NULL"
-                f" OR {number('x.prev')} <> {number('x.day')}) GROUP BY 1, 2"
-            ), (*rows_params, adapt(lo))
-
-        metric = f"retention:{period}"
-        kept, rows, version = self._through_rollups(
-            alias,
-            kind,
-            metric,
-            (lo, numbered_period(base + closed, period), kept_where, [closed]),
-            (closed + 1) * (closed + 2) // 2 + (closed < last),
-            ledger,
-        )
-        cells: dict[tuple[int, int], int] = {}
-        if rows is None:
-            for c, key, value in kept:
-                cells[period_number(_EPOCH + timedelta(days=c), period) - base, key] = value
-        else:
-            for c, k, n, *_ in rows:
-                cells[int(c), int(k) - int(c)] = cells.get((int(c), int(k) - int(c)), 0) + int(n)
-            self._keep(
-                alias,
-                version,
-                [
-                    (kind, metric, numbered_period(base + c, period), k, cells.get((c, k), 0),
-                     None, period_end(numbered_period(base + c + k, period), period))
-                    for c in range(closed + 1)
-                    for k in range(closed - c + 1)
-                ],
-                kept,
-            )  # fmt: skip
-        return {
-            (numbered_period(base + c, period), numbered_period(base + c + k, period)): n
-            for (c, k), n in cells.items()
-            if c + k <= last
-        }
+        return analytics.retention_counts(self, period, start, end, kind, using)
 
     def lifecycle_counts(
         self, period: str, start: date, end: date, kind: str, using: str | None
     ) -> dict[date, tuple[int, int, int, int]]:
-        alias = using or router.db_for_read(ActivityDay)
-        connection = connections[alias]
-        # Period 0 is the one before the range: returning and dormant look back at it.
-        lo = period_start(period_start(start, period) - timedelta(days=1), period)
-        hi = period_end(end, period)
-        base = period_number(lo, period)
-        last = period_number(hi, period) - base  # the range is 1 .. last
-        closed = max(0, min(last, period_number(first_open_day(), period) - 1 - base))
-        adapt = connection.ops.adapt_datefield_value
-
-        def number(column: str) -> str:
-            return f"({_period_number(connection, column, period)} - {base})"
-
-        def ledger() -> tuple[str, Sequence[Any]]:
-            rows_sql, rows_params = self._ledger_rows(kind, None, hi, alias)
-            if last < _MASK_BITS:
-                bit = _bit(connection, number("r.day"))
-
-                def pair(offset: str) -> str:  # bits k - 1 (low) and k (high)
-                    return f"((s.m >> ({offset})) & 3)"
-
-                below = f"(s.m & ({_bit(connection, 'ks.k - 1')} - 1))"  # bits under k - 1
-                return (
-                    "WITH RECURSIVE ks (k) AS (SELECT 1 UNION ALL SELECT k + 1 FROM ks"
-                    f" WHERE k < {last}),"
-                    " u AS (SELECT CASE WHEN MIN(r.day) < %s THEN 1 ELSE 0 END AS earlier,"
-                    f" {_bit_or(connection, f'CASE WHEN r.day >= %s THEN {bit} END')} AS m"
-                    f" FROM ({rows_sql}) r GROUP BY r.user_id),"
-                    " s AS (SELECT u.earlier AS earlier, u.m AS m, COUNT(*) AS n FROM u"
-                    " WHERE u.m IS NOT NULL GROUP BY u.earlier, u.m)"
-                    " SELECT ks.k,"
-                    # new: active in k and in nothing before it (in the mask, nor earlier)
-                    f" SUM(CASE WHEN {pair('ks.k - 1')} = 2 AND s.earlier = 0 AND {below} = 0"
-                    " THEN s.n ELSE 0 END),"
-                    f" SUM(CASE WHEN {pair('ks.k - 1')} = 3 THEN s.n ELSE 0 END),"
-                    f" SUM(CASE WHEN {pair('ks.k - 1')} = 2 AND (s.earlier = 1 OR {below} <> 0)"
-                    " THEN s.n ELSE 0 END),"
-                    f" SUM(CASE WHEN {pair('ks.k - 1')} = 1 THEN s.n ELSE 0 END)"
-                    " FROM s CROSS JOIN ks GROUP BY ks.k"
-                ), (adapt(lo), adapt(lo), *rows_params)
-            p, pp, np = number("x.day"), number("x.prev"), number("x.next")
-            # The last column: the users dormant in the period after this one (their last
-            # row of a period with none in the next).
-            return (
-                f"SELECT {p},"
-                f" SUM(CASE WHEN x.prev IS NULL THEN 1 ELSE 0 END),"
-                f" SUM(CASE WHEN {pp} = {p} - 1 THEN 1 ELSE 0 END),"
-                f" SUM(CASE WHEN {pp} < {p} - 1 THEN 1 ELSE 0 END),"
-                f" SUM(CASE WHEN x.next IS NULL OR {np} > {p} + 1 THEN 1 ELSE 0 END) FROM ("
-                " SELECT r.day AS day, LAG(r.day) OVER w AS prev, LEAD(r.day) OVER w AS next"
-                f" FROM ({rows_sql}) r WINDOW w AS (PARTITION BY r.user_id ORDER BY r.day)"
-                f") x WHERE x.day >= %s AND (x.prev IS NULL OR {pp} <> {p}"
-                f" OR x.next IS NULL OR {np} <> {p}) GROUP BY 1"
-            ), (*rows_params, adapt(lo))
-
-        metric = f"lifecycle:{period}"
-        kept, rows, version = self._through_rollups(
-            alias,
-            kind,
-            metric,
-            (numbered_period(base + 1, period), numbered_period(base + closed, period), "1=1", []),
-            4 * closed + (closed < last),
-            ledger,
-        )
-        found: dict[int, list[int]] = {}
-        if rows is None:
-            for day, key, value in kept:
-                k = period_number(_EPOCH + timedelta(days=day), period) - base
-                found.setdefault(k, [0, 0, 0, 0])[key] = value
-        elif last < _MASK_BITS:
-            found = {int(k): [int(v) for v in counts] for k, *counts in rows}
-        else:
-            by_period = {int(k): [int(v) for v in counts] for k, *counts in rows}
-            found = {
-                k: [*by_period.get(k, [0, 0, 0, 0])[:3], by_period.get(k - 1, [0, 0, 0, 0])[3]]
-                for k in range(1, last + 1)
-            }
-        if rows is not None:
-            self._keep(
-                alias,
-                version,
-                [
-                    (kind, metric, numbered_period(base + k, period), i, value, None,
-                     period_end(numbered_period(base + k, period), period))
-                    for k in range(1, closed + 1)
-                    for i, value in enumerate(found.get(k, [0, 0, 0, 0]))
-                ],
-                kept,
-            )  # fmt: skip
-        return {
-            numbered_period(base + k, period): (counts[0], counts[1], counts[2], counts[3])
-            for k, counts in found.items()
-            if 1 <= k <= last
-        }
+        return analytics.lifecycle_counts(self, period, start, end, kind, using)
 
     def active_day_counts(
         self, start: date, end: date, kind: str, using: str | None
     ) -> dict[int, int]:
-        alias = using or router.db_for_read(ActivityDay)
-        days = (end - start).days + 1
-
-        def ledger() -> tuple[str, Sequence[Any]]:
-            rows_sql, rows_params = self._ledger_rows(kind, start, end, alias)
-            return (
-                "SELECT x.n, COUNT(*), 0, 0, 0 FROM (SELECT COUNT(*) AS n"
-                f" FROM ({rows_sql}) r GROUP BY r.user_id) x GROUP BY x.n"
-            ), rows_params
-
-        metric = f"power:{days}"
-        closed = end < first_open_day()
-        kept, rows, version = self._through_rollups(
-            alias, kind, metric, (end, end, "1 = 1", []), days + (not closed), ledger
-        )
-        if rows is None:
-            return {key: value for _, key, value in kept}
-        counts = {int(n): int(users) for n, users, *_ in rows}
-        if closed:
-            self._keep(
-                alias,
-                version,
-                [(kind, metric, end, n, counts.get(n, 0), start, end) for n in range(1, days + 1)],
-                kept,
-            )
-        return counts
+        return analytics.active_day_counts(self, start, end, kind, using)
 
     # -- maintenance -------------------------------------------------------------------
 
@@ -871,32 +633,15 @@ class DatabaseBackend(BaseBackend):
                 lower = upper
 
 
-def _number(day: date) -> int:
-    """A day as days since 1970-01-01 (what ``_day_number`` computes in SQL)."""
-    return period_number(day, "day")
-
-
-def _date_of(connection: BaseDatabaseWrapper, number: str) -> str:
-    """SQL for the DATE ``number`` days after 1970-01-01 (the inverse of ``_day_number``)."""
-    if connection.vendor == "postgresql":
-        return f"(DATE '1970-01-01' + CAST({number} AS INTEGER))"
-    return f"date(2440587.5 + ({number}))"
-
-
-def _as_date(value: Any) -> date:
-    # Raw cursors return DATE columns as date objects on PostgreSQL and text on SQLite.
-    return value if isinstance(value, date) else date.fromisoformat(str(value))
-
-
 def _sweep(
     deltas: Mapping[int, Any], start: date, end: date, *, cumulative: bool
 ) -> list[tuple[date, int]]:
     """Turn per-day counts (or +/- edges, when ``cumulative``) into one point per day."""
-    first, last = (start - _EPOCH).days, (end - _EPOCH).days
+    first, last = (start - EPOCH).days, (end - EPOCH).days
     running = sum(int(v) for n, v in deltas.items() if n < first) if cumulative else 0
     points = []
     for n in range(first, last + 1):
         value = int(deltas.get(n, 0))
         running = running + value if cumulative else value
-        points.append((_EPOCH + timedelta(days=n), running))
+        points.append((EPOCH + timedelta(days=n), running))
     return points
