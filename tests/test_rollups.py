@@ -236,6 +236,35 @@ def test_in_the_first_hour_of_a_day_yesterday_is_still_counted_from_the_ledger(
     assert not ActivityRollup.objects.filter(day__gte=TODAY - timedelta(days=1)).exists()
 
 
+@pytest.mark.parametrize("period", ["week", "month"])
+def test_in_the_first_hour_of_a_period_two_periods_are_still_running(
+    period: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    zone = ZoneInfo(timezone.get_current_timezone_name())
+    first = TODAY - timedelta(days=TODAY.weekday()) if period == "week" else TODAY.replace(day=1)
+    now = datetime.combine(first, datetime.min.time(), zone) + timedelta(minutes=30)
+    monkeypatch.setattr(timezone, "now", lambda: now)
+    assert first_open_day() == first - timedelta(days=1)
+    ids = make_users(30)
+    store(random_ledger(random.Random(9), ids, first - timedelta(days=150), first))
+    start = first - timedelta(days=120)
+
+    def answers() -> tuple[Any, Any]:
+        return get_retention(start, first, period=period), get_lifecycle(
+            start, first, period=period
+        )
+
+    with override_settings(STRAWBERRY_ACTIVITY={"ROLLUPS": False}):
+        expected = answers()
+    assert answers() == expected  # cold: counted from the ledger, the closed periods kept
+    assert not ActivityRollup.objects.filter(until__gte=first - timedelta(days=1)).exists()
+    # Warm: the closed periods kept, the two still running read from their own days.
+    with CaptureQueriesContext(connection) as ctx:
+        assert answers() == expected
+    assert len(reads(ctx)) == 2
+    assert not stored(ctx)
+
+
 def test_a_count_read_before_a_change_is_not_kept(django_capture_on_commit_callbacks: Any) -> None:
     (user,) = make_users(1)
     day = TODAY - timedelta(days=10)

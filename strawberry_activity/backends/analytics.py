@@ -9,8 +9,9 @@ docs/analytics.md for the definitions and docs/scale.md for the rollups.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import date, timedelta
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from django.db import connections, router
@@ -20,6 +21,8 @@ from strawberry_activity.backends.dialect import (
     MASK_BITS,
     bit,
     bit_or,
+    day_number,
+    epoch_day,
     period_number_sql,
 )
 from strawberry_activity.models import ActivityDay
@@ -35,6 +38,44 @@ if TYPE_CHECKING:
     from strawberry_activity.backends.db import DatabaseBackend
 
 __all__ = ["active_day_counts", "lifecycle_counts", "retention_counts"]
+
+#: Periods still running that the tail reads (one, two in a new period's first hour);
+#: a range reaching further into the future is counted from the ledger.
+_TAIL_PERIODS = 4
+
+
+def _tail(
+    backend: DatabaseBackend,
+    alias: str,
+    kind: str,
+    days: tuple[date, date],
+    number: Callable[[str], str],
+    origin: int,
+    probe_all: bool,
+) -> tuple[str, Sequence[Any]]:
+    """SQL for the users active on ``days`` (the periods ``origin ..``, the last of them
+    still running), grouped by (their first day in the ledger, as a day number; the mask
+    of their active periods, bit 0 = period ``origin``): ``(first, mask, users, 0, 0)``.
+
+    Only these days are read, plus one index probe (``MIN(day)`` over ``(user, kind,
+    day)``) per user for the first day; with ``probe_all`` False, users active in period
+    ``origin`` are not probed (NULL): what came before it does not matter for them.
+    """
+    connection = connections[alias]
+    qn = connection.ops.quote_name
+    rows_sql, rows_params = backend._ledger_rows(kind, days[0], days[1], alias)
+    one_bit = bit(connection, f"{number('r.day')} - {origin}")
+    probe = day_number(
+        connection,
+        f"(SELECT MIN(f.{qn('day')}) FROM {qn(ActivityDay._meta.db_table)} f"
+        f" WHERE f.{qn('user_id')} = s.u AND f.{qn('kind')} = %s)",
+    )
+    first = probe if probe_all else f"CASE WHEN (s.m & 1) = 1 THEN NULL ELSE {probe} END"
+    return (
+        f"SELECT {first}, s.m, COUNT(*), 0, 0 FROM (SELECT r.user_id AS u,"
+        f" {bit_or(connection, one_bit)} AS m FROM ({rows_sql}) r GROUP BY r.user_id) s"
+        " GROUP BY 1, 2"
+    ), (kind, *rows_params)
 
 
 def retention_counts(
@@ -79,18 +120,38 @@ def retention_counts(
         ), (*rows_params, adapt(lo))
 
     metric = f"retention:{period}"
-    kept, rows, version = backend._through_rollups(
+    # The periods still running (closed + 1 .. last): each call counts them from their
+    # own days, each user's cohort from their first day in the ledger.
+    tail = last - closed <= _TAIL_PERIODS
+    kept, rows, version, tails = backend._through_rollups(
         alias,
         kind,
         metric,
         (lo, numbered_period(base + closed, period), kept_where, [closed]),
-        (closed + 1) * (closed + 2) // 2 + (closed < last),
+        (closed + 1) * (closed + 2) // 2 + (closed < last and not tail),
         ledger,
+        partial(
+            _tail,
+            backend,
+            alias,
+            kind,
+            (numbered_period(base + closed + 1, period), hi),
+            number,
+            closed + 1,
+            True,
+        )
+        if closed < last and tail
+        else None,
     )
     cells: dict[tuple[int, int], int] = {}
     if rows is None:
         for c, key, value in kept:
             cells[period_number(EPOCH + timedelta(days=c), period) - base, key] = value
+        for first, mask, n, *_ in tails or ():
+            c = period_number(EPOCH + timedelta(days=int(first)), period) - base
+            for k in range(closed + 1, last + 1):
+                if c >= 0 and (int(mask) >> (k - closed - 1)) & 1:
+                    cells[c, k - c] = cells.get((c, k - c), 0) + int(n)
     else:
         for c, k, n, *_ in rows:
             cells[int(c), int(k) - int(c)] = cells.get((int(c), int(k) - int(c)), 0) + int(n)
@@ -171,19 +232,44 @@ def lifecycle_counts(
         ), (*rows_params, adapt(lo))
 
     metric = f"lifecycle:{period}"
-    kept, rows, version = backend._through_rollups(
+    # The periods still running (closed + 1 .. last), from their own days and those of
+    # the period before them; whether a user came before that, from their first day.
+    tail = last - closed <= _TAIL_PERIODS
+    kept, rows, version, tails = backend._through_rollups(
         alias,
         kind,
         metric,
         (numbered_period(base + 1, period), numbered_period(base + closed, period), "1=1", []),
-        4 * closed + (closed < last),
+        4 * closed + (closed < last and not tail),
         ledger,
+        partial(
+            _tail,
+            backend,
+            alias,
+            kind,
+            (numbered_period(base + closed, period), hi),
+            number,
+            closed,
+            False,
+        )
+        if closed < last and tail
+        else None,
     )
     found: dict[int, list[int]] = {}
     if rows is None:
         for day, key, value in kept:
             k = period_number(EPOCH + timedelta(days=day), period) - base
             found.setdefault(k, [0, 0, 0, 0])[key] = value
+        origin = epoch_day(numbered_period(base + closed, period))
+        for first, mask, n, *_ in tails or ():
+            m = int(mask)
+            for j in range(1, last - closed + 1):  # period closed + j, bit j
+                now, before = (m >> j) & 1, (m >> (j - 1)) & 1
+                earlier = m & ((1 << (j - 1)) - 1) or (first is not None and first < origin)
+                if now or before:
+                    # 0 new, 1 returning, 2 resurrecting, 3 dormant (active before, not now)
+                    key = (1 if before else 2 if earlier else 0) if now else 3
+                    found.setdefault(closed + j, [0, 0, 0, 0])[key] += int(n)
     elif last < MASK_BITS:
         found = {int(k): [int(v) for v in counts] for k, *counts in rows}
     else:
@@ -226,7 +312,7 @@ def active_day_counts(
 
     metric = f"power:{days}"
     closed = end < first_open_day()
-    kept, rows, version = backend._through_rollups(
+    kept, rows, version, _ = backend._through_rollups(
         alias, kind, metric, (end, end, "1 = 1", []), days + (not closed), ledger
     )
     if rows is None:

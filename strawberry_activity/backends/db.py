@@ -458,18 +458,23 @@ class DatabaseBackend(BaseBackend):
         kept: tuple[date, date, str, Sequence[Any]],
         expected: int,
         ledger: Callable[[], tuple[str, Sequence[Any]]],
-    ) -> tuple[list[tuple[int, int, int]], list[tuple[Any, ...]] | None, Any]:
+        tail: Callable[[], tuple[str, Sequence[Any]]] | None = None,
+    ) -> tuple[
+        list[tuple[int, int, int]], list[tuple[Any, ...]] | None, Any, list[tuple[Any, ...]] | None
+    ]:
         """One statement: the kept rollups of ``metric`` (days ``first .. last`` of ``kept``
         matching its condition), the version, and the ledger rows of ``ledger()`` only when
         fewer than ``expected`` rollups are kept: a condition on no column, which the
         database tests once, before it starts reading (or planning workers for) the ledger.
+        ``tail()``, the rows of the periods still running, is read only when they all are.
 
         Returns the kept ``(day number, key, value)``, the ledger rows (None when the
-        ledger was not read) and the version. Without ``ROLLUPS``: the ledger rows only.
+        ledger was not read), the version and the tail rows (None when not read). Without
+        ``ROLLUPS``: the ledger rows only.
         """
         if not activity_settings.ROLLUPS:
             sql, params = ledger()
-            return [], self._fetch(alias, sql, params), None
+            return [], self._fetch(alias, sql, params), None, None
         connection = connections[alias]
         first, last, where, where_params = kept
         kept_sql, kept_params = rollups.kept_sql(connection, kind, metric, first, last)
@@ -481,18 +486,28 @@ class DatabaseBackend(BaseBackend):
             f" SELECT 1, {day}, kept.key, kept.value, 0, 0 FROM kept"
             f" UNION ALL SELECT 0, l.* FROM ({ledger_sql}) l"
             " WHERE (SELECT COUNT(*) FROM kept) < %s"
-            f" UNION ALL SELECT 2, {rollups.version_sql(connection)}, 0, 0, 0, 0"
         )
-        found, rows, version = [], [], None
         params = (*kept_params, *where_params, *ledger_params, expected)
+        if tail is not None:
+            tail_sql, tail_params = tail()
+            sql += (
+                f" UNION ALL SELECT 3, t.* FROM ({tail_sql}) t"
+                " WHERE (SELECT COUNT(*) FROM kept) >= %s"
+            )
+            params = (*params, *tail_params, expected)
+        sql += f" UNION ALL SELECT 2, {rollups.version_sql(connection)}, 0, 0, 0, 0"
+        found, rows, version, tails = [], [], None, []
         for src, *values in self._fetch(alias, sql, params):
             if src == 1:
                 found.append((int(values[0]), int(values[1]), int(values[2])))
             elif src == 2:
                 version = values[0]
+            elif src == 3:
+                tails.append(tuple(values))
             else:
                 rows.append(tuple(values))
-        return found, rows if len(found) < expected else None, version
+        complete = len(found) >= expected
+        return found, None if complete else rows, version, tails if complete and tail else None
 
     def _keep(
         self,
