@@ -8,7 +8,8 @@ generates it again).
 
 Sizes (environment): ``SCALE_USERS`` (10,000,000), ``SCALE_DAILY`` (2,000,000 ledger rows a
 day, i.e. the DAU), ``SCALE_DAYS`` (120 days of ledger up to yesterday; today has half a
-day). A development run: ``SCALE_USERS=200000 SCALE_DAILY=40000``.
+day). A development run: ``SCALE_USERS=200000 SCALE_DAILY=40000``. ``SCALE_ONLY="power,(open)"``
+measures only the calls whose name contains one of those parts.
 
 The users: a pool of ``SCALE_DAILY / 0.246`` of them is active at some point of the ledger
 (60% from before it starts, the others joining more and more often towards its end), each
@@ -363,7 +364,26 @@ def calls(sizes: ScaleSizes) -> list[Call]:
         )
     )
     found.append(Call("get_activity_metrics()", get_activity_metrics, False))
-    return found + series(judged=False)
+    # Ranges whose last period is still running (INFO): that period is counted from the
+    # ledger on every call, with each user's first period for retention and lifecycle.
+    this_monday = TODAY - timedelta(days=TODAY.weekday())
+    found += [
+        Call(
+            f"get_retention, 12 weeks {this_monday - timedelta(weeks=11)}..{TODAY} (open)",
+            lambda: get_retention(this_monday - timedelta(weeks=11), TODAY, period="week"),
+            False,
+        ),
+        Call(
+            f"get_lifecycle, 12 weeks {this_monday - timedelta(weeks=11)}..{TODAY} (open)",
+            lambda: get_lifecycle(this_monday - timedelta(weeks=11), TODAY, period="week"),
+            False,
+        ),
+        Call("get_power_users(days=28), ending today (open)", get_power_users, False),
+    ]
+    found += series(judged=False)
+    # SCALE_ONLY="a,b": only the calls whose name contains one of these (a partial run).
+    only = [part for part in os.environ.get("SCALE_ONLY", "").split(",") if part]
+    return [call for call in found if not only or any(part in call.name for part in only)]
 
 
 def _settings(rollups: bool) -> override_settings:
