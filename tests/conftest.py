@@ -12,6 +12,7 @@ from django.test import Client
 from django.test.utils import CaptureQueriesContext
 
 from strawberry_activity import tracking
+from strawberry_activity.backends import rollups
 from strawberry_activity.conf import activity_settings
 from strawberry_activity.models import ActivityDay, UserActivity
 from tests.testapp.models import User
@@ -24,6 +25,7 @@ def _fresh_tracking() -> Iterator[None]:
     """Every test starts with empty cooldowns, caches and warning throttles."""
     activity_settings.reload()
     tracking.reset()
+    rollups.forget_seen()
     for alias in ("default", "shared"):
         caches[alias].clear()
     yield

@@ -111,6 +111,39 @@ def test_warm_calls_read_no_ledger_and_cold_calls_keep_only_days_that_are_over(
     assert not stored(ctx)
 
 
+def test_a_warm_statement_leaves_the_ledger_out(users: list[int]) -> None:
+    # Planned without a ledger branch, so that PostgreSQL neither plans nor JIT-compiles
+    # a read that would not run.
+    ledger = ActivityDay._meta.db_table
+    for name, call in calls().items():
+        if str(TODAY) in name:
+            continue  # today is counted from the ledger, every time
+        with CaptureQueriesContext(connection) as ctx:
+            call()
+        assert [ledger in sql for sql in reads(ctx)] == [False], name
+
+
+def test_rollups_forgotten_by_another_process(users: list[int]) -> None:
+    # Another process's change (no hint of it here): the statement without the ledger
+    # finds a day missing and asks again with it, once; then the answers are warm again.
+    expected = from_ledger()
+    ActivityRollup.objects.filter(day=first_open_day() - timedelta(days=30)).delete()
+    statements = {}
+    for name, call in calls().items():
+        with CaptureQueriesContext(connection) as ctx:
+            assert call() == expected[name], name
+        statements[name] = len(reads(ctx))
+    # The first call over that day asks again (and keeps it again, for the calls after
+    # it that share it); a call that does not hold it, or comes after, asks once.
+    first = next(iter(statements))
+    assert statements[first] == 2, first
+    assert set(statements.values()) == {1, 2}
+    for name, call in calls().items():
+        with CaptureQueriesContext(connection) as ctx:
+            assert call() == expected[name], name
+        assert len(ctx.captured_queries) == 1, name
+
+
 def test_a_late_write_after_midnight(
     users: list[int], django_capture_on_commit_callbacks: Any
 ) -> None:

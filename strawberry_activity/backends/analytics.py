@@ -128,7 +128,7 @@ def retention_counts(
         kind,
         metric,
         (lo, numbered_period(base + closed, period), kept_where, [closed]),
-        (closed + 1) * (closed + 2) // 2 + (closed < last and not tail),
+        (closed + 1) * (closed + 2) // 2,
         ledger,
         partial(
             _tail,
@@ -142,6 +142,7 @@ def retention_counts(
         )
         if closed < last and tail
         else None,
+        keepable=closed == last or tail,
     )
     cells: dict[tuple[int, int], int] = {}
     if rows is None:
@@ -240,7 +241,7 @@ def lifecycle_counts(
         kind,
         metric,
         (numbered_period(base + 1, period), numbered_period(base + closed, period), "1=1", []),
-        4 * closed + (closed < last and not tail),
+        4 * closed,
         ledger,
         partial(
             _tail,
@@ -254,6 +255,7 @@ def lifecycle_counts(
         )
         if closed < last and tail
         else None,
+        keepable=closed == last or tail,
     )
     found: dict[int, list[int]] = {}
     if rows is None:
@@ -313,7 +315,7 @@ def active_day_counts(
     metric = f"power:{days}"
     closed = end < first_open_day()
     kept, rows, version, _ = backend._through_rollups(
-        alias, kind, metric, (end, end, "1 = 1", []), days + (not closed), ledger
+        alias, kind, metric, (end, end, "1 = 1", []), days, ledger, keepable=closed
     )
     if rows is None:
         return {key: value for _, key, value in kept}

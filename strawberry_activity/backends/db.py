@@ -305,7 +305,10 @@ class DatabaseBackend(BaseBackend):
         tail = list(range(max(s, opened), e + 1))  # the days not over, counted every time
         # A window's last day or two (a series ending today) are plain distinct counts over
         # their w days: cheaper than the runs of every user in the window.
-        apart = w > 1 and 0 < len(tail) <= 2
+        apart = 0 < len(tail) <= 2
+        # Found all kept last time: the statement leaves the ledger out (rollups.py).
+        read = (alias, kind, metric, s, e)
+        with_ledger = (bool(tail) and not apart) or not rollups.seen_complete(read)
         kept_sql, kept_params = rollups.kept_sql(connection, kind, metric, start, end)
         day = day_number(connection, "k.day")
         bound = RawSQL(
@@ -314,7 +317,14 @@ class DatabaseBackend(BaseBackend):
             output_field=DateField(),
         )
         last = EPOCH + timedelta(days=closed) if apart else end
+        # Two ledger reads, of which the first day missing picks one when the statement
+        # runs: from it on (a bound the planner cannot see: planned as a few days, along
+        # the index) or, when it is the range's first day (nothing kept: a cold call, or
+        # after a backfill), the range's own constant bounds, planned as without rollups.
         ledger_sql, ledger_params = self._series_sql(connection, w, kind, bound, last, alias)
+        whole_sql, whole_params = self._series_sql(
+            connection, w, kind, start - timedelta(days=w - 1), last, alias
+        )
         distinct_sql, distinct_params = "", list[Any]()
         for n in tail if apart else []:
             d = EPOCH + timedelta(days=n)
@@ -332,14 +342,20 @@ class DatabaseBackend(BaseBackend):
             " WHERE NOT EXISTS (SELECT 1 FROM kept WHERE kept.n = d.n)"
             " UNION ALL SELECT CAST(%s AS INTEGER)) x)"
             " SELECT 1, kept.n, kept.v, 0 FROM kept"
-            f" UNION ALL SELECT 0, l.n, l.a, l.b FROM ({ledger_sql}) l"
-            " WHERE (SELECT n FROM miss) IS NOT NULL"
-            f" UNION ALL SELECT 2, (SELECT n FROM miss), {rollups.version_sql(connection)}, 0"
+            + (
+                f" UNION ALL SELECT 0, l.n, l.a, l.b FROM ({ledger_sql}) l"
+                " WHERE (SELECT n FROM miss) > %s"
+                f" UNION ALL SELECT 0, l.n, l.a, l.b FROM ({whole_sql}) l"
+                " WHERE (SELECT n FROM miss) = %s"
+                if with_ledger
+                else ""
+            )
+            + f" UNION ALL SELECT 2, (SELECT n FROM miss), {rollups.version_sql(connection)}, 0"
             f"{distinct_sql}"
         )
         values = [
-            s, s, closed, closed, *kept_params,
-            tail[0] if tail and not apart else None, *ledger_params, *distinct_params,
+            s, s, closed, closed, *kept_params, tail[0] if tail and not apart else None,
+            *((*ledger_params, s, *whole_params, s) if with_ledger else ()), *distinct_params,
         ]  # fmt: skip
         kept: dict[int, int] = {}
         counts: dict[int, int] = {}
@@ -354,6 +370,12 @@ class DatabaseBackend(BaseBackend):
                 counts[int(n)] = int(a)
             else:
                 found.append((n, a, b))
+        if missing is not None and not with_ledger:  # something went missing since
+            rollups.seen(read, False)
+            return self.daily_counts(window_days, start, end, kind, using)
+        if not (tail and not apart):
+            # Complete now, or once this read keeps what it counted (where it may keep).
+            rollups.seen(read, missing is None or rollups.storable(alias))
         counted: list[tuple[date, int]] = []
         if missing is not None:
             counted = _sweep(
@@ -459,6 +481,8 @@ class DatabaseBackend(BaseBackend):
         expected: int,
         ledger: Callable[[], tuple[str, Sequence[Any]]],
         tail: Callable[[], tuple[str, Sequence[Any]]] | None = None,
+        *,
+        keepable: bool = True,
     ) -> tuple[
         list[tuple[int, int, int]], list[tuple[Any, ...]] | None, Any, list[tuple[Any, ...]] | None
     ]:
@@ -467,6 +491,11 @@ class DatabaseBackend(BaseBackend):
         fewer than ``expected`` rollups are kept: a condition on no column, which the
         database tests once, before it starts reading (or planning workers for) the ledger.
         ``tail()``, the rows of the periods still running, is read only when they all are.
+        A read that found them all kept last time leaves the ledger out of the statement
+        (see ``rollups.seen_complete``), and asks again with it if something went missing.
+
+        ``keepable`` False: the answer cannot be all kept (part of it is still running, and
+        no ``tail`` counts that part): the ledger is read every time.
 
         Returns the kept ``(day number, key, value)``, the ledger rows (None when the
         ledger was not read), the version and the tail rows (None when not read). Without
@@ -477,17 +506,24 @@ class DatabaseBackend(BaseBackend):
             return [], self._fetch(alias, sql, params), None, None
         connection = connections[alias]
         first, last, where, where_params = kept
+        read = (alias, kind, metric, first, last, where, tuple(where_params), expected)
+        with_ledger = not keepable or not rollups.seen_complete(read)
+        expected += not keepable
         kept_sql, kept_params = rollups.kept_sql(connection, kind, metric, first, last)
         day = day_number(connection, "kept.day")
-        ledger_sql, ledger_params = ledger()
         sql = (
             f"WITH kept AS (SELECT k.day AS day, k.key AS key, k.value AS value"
             f" FROM ({kept_sql}) k WHERE {where})"
             f" SELECT 1, {day}, kept.key, kept.value, 0, 0 FROM kept"
-            f" UNION ALL SELECT 0, l.* FROM ({ledger_sql}) l"
-            " WHERE (SELECT COUNT(*) FROM kept) < %s"
         )
-        params = (*kept_params, *where_params, *ledger_params, expected)
+        params = (*kept_params, *where_params)
+        if with_ledger:
+            ledger_sql, ledger_params = ledger()
+            sql += (
+                f" UNION ALL SELECT 0, l.* FROM ({ledger_sql}) l"
+                " WHERE (SELECT COUNT(*) FROM kept) < %s"
+            )
+            params = (*params, *ledger_params, expected)
         if tail is not None:
             tail_sql, tail_params = tail()
             sql += (
@@ -507,6 +543,12 @@ class DatabaseBackend(BaseBackend):
             else:
                 rows.append(tuple(values))
         complete = len(found) >= expected
+        if not complete and not with_ledger:  # something went missing since
+            rollups.seen(read, False)
+            return self._through_rollups(alias, kind, metric, kept, expected, ledger, tail)
+        if keepable:
+            # Complete now, or once this read keeps what it counted (where it may keep).
+            rollups.seen(read, complete or rollups.storable(alias))
         return found, None if complete else rows, version, tails if complete and tail else None
 
     def _keep(
