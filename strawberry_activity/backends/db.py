@@ -303,8 +303,9 @@ class DatabaseBackend(BaseBackend):
         opened = epoch_day(first_open_day())
         closed = min(e, opened - 1)
         tail = list(range(max(s, opened), e + 1))  # the days not over, counted every time
-        # A window's last day or two (a series ending today) are plain distinct counts over
-        # their w days: cheaper than the runs of every user in the window.
+        # When the days over are all kept, a window's last day or two (a series ending
+        # today) are plain distinct counts over their w days: cheaper than the runs of
+        # every user in the window. Otherwise the ledger read goes on to the end.
         apart = 0 < len(tail) <= 2
         # Found all kept last time: the statement leaves the ledger out (rollups.py).
         read = (alias, kind, metric, s, e)
@@ -316,14 +317,13 @@ class DatabaseBackend(BaseBackend):
             (),
             output_field=DateField(),
         )
-        last = EPOCH + timedelta(days=closed) if apart else end
         # Two ledger reads, of which the first day missing picks one when the statement
         # runs: from it on (a bound the planner cannot see: planned as a few days, along
         # the index) or, when it is the range's first day (nothing kept: a cold call, or
         # after a backfill), the range's own constant bounds, planned as without rollups.
-        ledger_sql, ledger_params = self._series_sql(connection, w, kind, bound, last, alias)
+        ledger_sql, ledger_params = self._series_sql(connection, w, kind, bound, end, alias)
         whole_sql, whole_params = self._series_sql(
-            connection, w, kind, start - timedelta(days=w - 1), last, alias
+            connection, w, kind, start - timedelta(days=w - 1), end, alias
         )
         distinct_sql, distinct_params = "", list[Any]()
         for n in tail if apart else []:
@@ -332,6 +332,7 @@ class DatabaseBackend(BaseBackend):
             distinct_sql += (
                 f" UNION ALL SELECT 3, {n}, (SELECT COUNT(*) FROM (SELECT r.user_id"
                 f" FROM ({rows_sql}) r GROUP BY r.user_id) z), 0"
+                " WHERE (SELECT n FROM miss) IS NULL"
             )
             distinct_params += rows_params
         sql = (
@@ -381,7 +382,7 @@ class DatabaseBackend(BaseBackend):
             counted = _sweep(
                 self._deltas(w, found),
                 EPOCH + timedelta(days=int(missing)),
-                last,
+                end,
                 cumulative=cumulative,
             )
             self._keep(
