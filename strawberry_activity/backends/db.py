@@ -329,10 +329,11 @@ class DatabaseBackend(BaseBackend):
         for n in tail if apart else []:
             d = EPOCH + timedelta(days=n)
             rows_sql, rows_params = self._ledger_rows(kind, d - timedelta(days=w - 1), d, alias)
+            # One day: its ledger rows are its users already (one per user and day).
+            users = "SELECT r.user_id FROM ({}) r" + ("" if w == 1 else " GROUP BY r.user_id")
             distinct_sql += (
-                f" UNION ALL SELECT 3, {n}, (SELECT COUNT(*) FROM (SELECT r.user_id"
-                f" FROM ({rows_sql}) r GROUP BY r.user_id) z), 0"
-                " WHERE (SELECT n FROM miss) IS NULL"
+                f" UNION ALL SELECT 3, {n}, (SELECT COUNT(*) FROM ({users.format(rows_sql)}) z),"
+                " 0 WHERE (SELECT n FROM miss) IS NULL"
             )
             distinct_params += rows_params
         sql = (
