@@ -9,7 +9,8 @@ generates it again).
 Sizes (environment): ``SCALE_USERS`` (10,000,000), ``SCALE_DAILY`` (2,000,000 ledger rows a
 day, i.e. the DAU), ``SCALE_DAYS`` (120 days of ledger up to yesterday; today has half a
 day). A development run: ``SCALE_USERS=200000 SCALE_DAILY=40000``. ``SCALE_ONLY="power,(open)"``
-measures only the calls whose name contains one of those parts.
+measures only the calls whose name contains one of those parts; ``SCALE_SLOW`` (10 seconds)
+is the time above which a variant runs once instead of five times.
 
 The users: a pool of ``SCALE_DAILY / 0.246`` of them is active at some point of the ledger
 (60% from before it starts, the others joining more and more often towards its end), each
@@ -50,7 +51,7 @@ ACTIVITY = "strawberry_activity_useractivity"
 USERS = "testapp_user"
 DAU_SHARE = 0.246  # the pool's mean share active per day (the model below, simulated)
 GENERATOR = 1  # bump when the generated data changes: a kept database is then rebuilt
-SLOW = 10.0  # seconds: a call slower than this is run once per variant
+SLOW = float(os.environ.get("SCALE_SLOW", 10.0))  # seconds: slower calls run once per variant
 REPEATS = 5  # of the faster calls
 BUDGET = 0.200  # seconds: a warm call's target
 SPEEDUP = 20.0  # warm vs without rollups: the target
