@@ -258,6 +258,9 @@ def test_openmetrics_when_the_scraper_asks() -> None:
 @pytest.mark.django_db
 @pytest.mark.usefixtures("site")
 def test_no_user_id_in_any_label() -> None:
+    # Counters are per process: earlier tests' kinds (some drawn at random) could be
+    # any string, a user's id or name included.
+    counters.reset()
     population()
     counters.count_write("default", True)
     counters.count_cooldown_hit("shared")
