@@ -11,7 +11,6 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from datetime import date, timedelta
-from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from django.db import connections, router
@@ -25,6 +24,7 @@ from strawberry_activity.backends.dialect import (
     epoch_day,
     period_number_sql,
 )
+from strawberry_activity.conf import activity_settings
 from strawberry_activity.models import ActivityDay
 from strawberry_activity.periods import (
     first_open_day,
@@ -52,10 +52,13 @@ def _tail(
     number: Callable[[str], str],
     origin: int,
     probe_all: bool,
-) -> tuple[str, Sequence[Any]]:
-    """SQL for the users active on ``days`` (the periods ``origin ..``, the last of them
-    still running), grouped by (their first day in the ledger, as a day number; the mask
-    of their active periods, bit 0 = period ``origin``): ``(first, mask, users, 0, 0)``.
+    running: int,
+) -> tuple[str, Sequence[Any]] | None:
+    """SQL for the users active on ``days`` (the periods ``origin ..``, the last
+    ``running`` of them still running), grouped by (their first day in the ledger, as a
+    day number; the mask of their active periods, bit 0 = period ``origin``):
+    ``(first, mask, users, 0, 0)``. None when no period is running, or more than
+    ``_TAIL_PERIODS`` (a range reaching into the future): the ledger counts those.
 
     Only these days are read, plus one index probe (``MIN(day)`` over ``(user, kind,
     day)``) per user for the first day, in user order: the probes then walk the index
@@ -63,6 +66,8 @@ def _tail(
     10M, where the index is not all in memory). With ``probe_all`` False, users active in
     period ``origin`` are not probed (NULL): what came before it does not matter for them.
     """
+    if not (activity_settings.ROLLUPS and 0 < running <= _TAIL_PERIODS):
+        return None  # (without rollups, every call counts the whole range from the ledger)
     connection = connections[alias]
     qn = connection.ops.quote_name
     rows_sql, rows_params = backend._ledger_rows(kind, days[0], days[1], alias)
@@ -124,7 +129,7 @@ def retention_counts(
     metric = f"retention:{period}"
     # The periods still running (closed + 1 .. last): each call counts them from their
     # own days, each user's cohort from their first day in the ledger.
-    tail = last - closed <= _TAIL_PERIODS
+    running = (numbered_period(base + closed + 1, period), hi)
     kept, rows, version, tails = backend._through_rollups(
         alias,
         kind,
@@ -132,19 +137,8 @@ def retention_counts(
         (lo, numbered_period(base + closed, period), kept_where, [closed]),
         (closed + 1) * (closed + 2) // 2,
         ledger,
-        partial(
-            _tail,
-            backend,
-            alias,
-            kind,
-            (numbered_period(base + closed + 1, period), hi),
-            number,
-            closed + 1,
-            True,
-        )
-        if closed < last and tail
-        else None,
-        keepable=closed == last or tail,
+        _tail(backend, alias, kind, running, number, closed + 1, True, last - closed),
+        running=closed < last,
     )
     cells: dict[tuple[int, int], int] = {}
     if rows is None:
@@ -237,7 +231,7 @@ def lifecycle_counts(
     metric = f"lifecycle:{period}"
     # The periods still running (closed + 1 .. last), from their own days and those of
     # the period before them; whether a user came before that, from their first day.
-    tail = last - closed <= _TAIL_PERIODS
+    running = (numbered_period(base + closed, period), hi)
     kept, rows, version, tails = backend._through_rollups(
         alias,
         kind,
@@ -245,19 +239,8 @@ def lifecycle_counts(
         (numbered_period(base + 1, period), numbered_period(base + closed, period), "1=1", []),
         4 * closed,
         ledger,
-        partial(
-            _tail,
-            backend,
-            alias,
-            kind,
-            (numbered_period(base + closed, period), hi),
-            number,
-            closed,
-            False,
-        )
-        if closed < last and tail
-        else None,
-        keepable=closed == last or tail,
+        _tail(backend, alias, kind, running, number, closed, False, last - closed),
+        running=closed < last,
     )
     found: dict[int, list[int]] = {}
     if rows is None:
@@ -317,7 +300,7 @@ def active_day_counts(
     metric = f"power:{days}"
     closed = end < first_open_day()
     kept, rows, version, _ = backend._through_rollups(
-        alias, kind, metric, (end, end, "1 = 1", []), days, ledger, keepable=closed
+        alias, kind, metric, (end, end, "1 = 1", []), days, ledger, running=not closed
     )
     if rows is None:
         return {key: value for _, key, value in kept}

@@ -8,7 +8,7 @@ and two workers racing on one user can neither deadlock nor move a timestamp bac
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Hashable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import date, datetime, timedelta
 from functools import partial
@@ -308,8 +308,8 @@ class DatabaseBackend(BaseBackend):
         # every user in the window. Otherwise the ledger read goes on to the end.
         apart = 0 < len(tail) <= 2
         # Found all kept last time: the statement leaves the ledger out (rollups.py).
-        read = (alias, kind, metric, s, e)
-        with_ledger = (bool(tail) and not apart) or not rollups.seen_complete(read)
+        read = None if tail and not apart else (alias, kind, metric, s, e)
+        with_ledger = not rollups.seen_complete(read)
         kept_sql, kept_params = rollups.kept_sql(connection, kind, metric, start, end)
         day = day_number(connection, "k.day")
         bound = RawSQL(
@@ -372,12 +372,8 @@ class DatabaseBackend(BaseBackend):
                 counts[int(n)] = int(a)
             else:
                 found.append((n, a, b))
-        if missing is not None and not with_ledger:  # something went missing since
-            rollups.seen(read, False)
+        if rollups.settle(read, alias, complete=missing is None, with_ledger=with_ledger):
             return self.daily_counts(window_days, start, end, kind, using)
-        if not (tail and not apart):
-            # Complete now, or once this read keeps what it counted (where it may keep).
-            rollups.seen(read, missing is None or rollups.storable(alias))
         counted: list[tuple[date, int]] = []
         if missing is not None:
             counted = _sweep(
@@ -482,9 +478,9 @@ class DatabaseBackend(BaseBackend):
         kept: tuple[date, date, str, Sequence[Any]],
         expected: int,
         ledger: Callable[[], tuple[str, Sequence[Any]]],
-        tail: Callable[[], tuple[str, Sequence[Any]]] | None = None,
+        tail: tuple[str, Sequence[Any]] | None = None,
         *,
-        keepable: bool = True,
+        running: bool = False,
     ) -> tuple[
         list[tuple[int, int, int]], list[tuple[Any, ...]] | None, Any, list[tuple[Any, ...]] | None
     ]:
@@ -492,12 +488,11 @@ class DatabaseBackend(BaseBackend):
         matching its condition), the version, and the ledger rows of ``ledger()`` only when
         fewer than ``expected`` rollups are kept: a condition on no column, which the
         database tests once, before it starts reading (or planning workers for) the ledger.
-        ``tail()``, the rows of the periods still running, is read only when they all are.
-        A read that found them all kept last time leaves the ledger out of the statement
-        (see ``rollups.seen_complete``), and asks again with it if something went missing.
-
-        ``keepable`` False: the answer cannot be all kept (part of it is still running, and
-        no ``tail`` counts that part): the ledger is read every time.
+        ``running``: part of the answer is still running; ``tail`` (SQL and parameters)
+        counts that part, read only when the rollups are all kept; without it, the ledger
+        is read every time. A read that found them all kept last time leaves the ledger out
+        of the statement (see ``rollups.seen_complete``), and asks again with it if
+        something went missing since.
 
         Returns the kept ``(day number, key, value)``, the ledger rows (None when the
         ledger was not read), the version and the tail rows (None when not read). Without
@@ -508,9 +503,12 @@ class DatabaseBackend(BaseBackend):
             return [], self._fetch(alias, sql, params), None, None
         connection = connections[alias]
         first, last, where, where_params = kept
-        read = (alias, kind, metric, first, last, where, tuple(where_params), expected)
-        with_ledger = not keepable or not rollups.seen_complete(read)
-        expected += not keepable
+        ledger_always = running and tail is None
+        read: Hashable | None = (
+            None if ledger_always else (alias, kind, metric, first, last, where, (*where_params,))
+        )
+        with_ledger = not rollups.seen_complete(read)
+        expected += ledger_always  # never all kept
         kept_sql, kept_params = rollups.kept_sql(connection, kind, metric, first, last)
         day = day_number(connection, "kept.day")
         sql = (
@@ -527,7 +525,7 @@ class DatabaseBackend(BaseBackend):
             )
             params = (*params, *ledger_params, expected)
         if tail is not None:
-            tail_sql, tail_params = tail()
+            tail_sql, tail_params = tail
             sql += (
                 f" UNION ALL SELECT 3, t.* FROM ({tail_sql}) t"
                 " WHERE (SELECT COUNT(*) FROM kept) >= %s"
@@ -545,12 +543,10 @@ class DatabaseBackend(BaseBackend):
             else:
                 rows.append(tuple(values))
         complete = len(found) >= expected
-        if not complete and not with_ledger:  # something went missing since
-            rollups.seen(read, False)
-            return self._through_rollups(alias, kind, metric, kept, expected, ledger, tail)
-        if keepable:
-            # Complete now, or once this read keeps what it counted (where it may keep).
-            rollups.seen(read, complete or rollups.storable(alias))
+        if rollups.settle(read, alias, complete=complete, with_ledger=with_ledger):
+            return self._through_rollups(
+                alias, kind, metric, kept, expected, ledger, tail, running=running
+            )
         return found, None if complete else rows, version, tails if complete and tail else None
 
     def _keep(
@@ -696,7 +692,7 @@ def _sweep(
     deltas: Mapping[int, Any], start: date, end: date, *, cumulative: bool
 ) -> list[tuple[date, int]]:
     """Turn per-day counts (or +/- edges, when ``cumulative``) into one point per day."""
-    first, last = (start - EPOCH).days, (end - EPOCH).days
+    first, last = epoch_day(start), epoch_day(end)
     running = sum(int(v) for n, v in deltas.items() if n < first) if cumulative else 0
     points = []
     for n in range(first, last + 1):

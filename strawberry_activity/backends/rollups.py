@@ -44,8 +44,8 @@ __all__ = [
     "invalidate",
     "keep",
     "kept_sql",
-    "seen",
     "seen_complete",
+    "settle",
     "storable",
     "version_sql",
 ]
@@ -63,20 +63,28 @@ _complete: LRUCache[Hashable, bool] = LRUCache(maxsize=1024)
 _complete_lock = threading.Lock()
 
 
-def seen_complete(read: Hashable) -> bool:
+def seen_complete(read: Hashable | None) -> bool:
     """Whether ``read`` found all its rollups kept (or kept them) last time: a hint for
-    the shape of its next statement, never an answer."""
+    the shape of its next statement, never an answer. None: a read that can never be all
+    kept (part of it is still running), which always reads the ledger."""
+    if read is None:
+        return False
     with _complete_lock:
         return _complete.get(read, False)
 
 
-def seen(read: Hashable, complete: bool) -> None:
-    """Note what ``read`` found: all its rollups kept (or now kept by it), or not."""
+def settle(read: Hashable | None, alias: str, *, complete: bool, with_ledger: bool) -> bool:
+    """Note what ``read`` found; True when it must ask again, with the ledger: it left
+    the ledger out (``seen_complete``) and something went missing since."""
+    if read is None:
+        return False
     with _complete_lock:
-        if complete:
+        if complete or (with_ledger and storable(alias)):
+            # All kept, or kept by this read once it stores what it counted.
             _complete[read] = True
         else:
             _complete.pop(read, None)
+    return not complete and not with_ledger
 
 
 def forget_seen() -> None:
